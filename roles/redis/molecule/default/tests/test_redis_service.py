@@ -1,0 +1,165 @@
+"""The running Redis: reachable only where configured, locked down, persistent across restarts and crashes."""
+
+import time
+
+import pytest
+
+from stacktest import assert_service_up
+
+testinfra_hosts = ["debian12", "debian13"]
+
+UNIT = "redis-server"
+LAYOUT = {"broker": 0, "celery_results": 1, "app_results": 2, "cache": 3, "data_cache": 4, "async_stream": 5}
+
+
+def test_service_enabled_and_running(host):
+    assert_service_up(host, UNIT)
+
+
+def test_listens_only_on_loopback(host):
+    listeners = host.run("ss -ltnH").stdout.split("\n")
+    redis_ports = [line.split()[3] for line in listeners if line.strip() and ":63" in line.split()[3]]
+    expected = {"127.0.0.1:6379", "[::1]:6379"}
+    if host.backend.host == "debian13":
+        expected |= {"127.0.0.1:6380", "[::1]:6380"}
+    assert set(redis_ports) == expected, f"Redis listens on {redis_ports}"
+
+
+def test_unauthenticated_clients_are_refused(anonymous):
+    reply = anonymous.run("PING").stdout + anonymous.run("PING").stderr
+    assert "NOAUTH" in reply
+    assert "NOAUTH" in anonymous.run("SET", "x", "1").stdout
+    assert "NOAUTH" in anonymous.run("KEYS", "*").stdout
+
+
+def test_wrong_password_is_refused(host):
+    from conftest import RedisClient
+
+    reply = RedisClient(host, "celery", "not-the-password-at-all").run("PING")
+    assert "WRONGPASS" in reply.stdout + reply.stderr
+    assert "PONG" not in reply.stdout
+
+
+@pytest.mark.parametrize("name", ["celery", "app", "flower"])
+def test_each_consumer_can_do_its_job(users, name):
+    client = users[name]
+    db = LAYOUT["broker"] if name != "app" else LAYOUT["cache"]
+    key = f"test:{name}:{time.time_ns()}"
+    assert client("SET", key, "42", "EX", "60", db=db) == "OK"
+    assert client("GET", key, db=db) == "42"
+    assert client("LPUSH", f"{key}:queue", "task", db=db) == "1"
+    assert client("BRPOP", f"{key}:queue", "1", db=db).split() == [f"{key}:queue", "task"]
+    assert client("PUBLISH", f"{key}:events", "hello", db=db) == "0"
+    assert client("INFO", "server", db=db).startswith("# Server")
+
+
+@pytest.mark.parametrize("name", ["celery", "app", "flower"])
+@pytest.mark.parametrize("command", [("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "GET", "maxmemory"),
+                                     ("DEBUG", "SLEEP", "0"), ("SHUTDOWN", "NOSAVE"), ("ACL", "LIST"),
+                                     ("KEYS", "*"), ("MONITOR",)])
+def test_consumers_are_refused_administrative_commands(users, name, command):
+    reply = users[name].run(*command)
+    assert "NOPERM" in reply.stdout + reply.stderr, f"{name} ran {command}: {reply.stdout}"
+
+
+def test_live_configuration(admin):
+    live = admin("CONFIG", "GET", "appendonly", "appendfsync", "maxmemory-policy", "databases",
+                 "aof-use-rdb-preamble", "protected-mode", "save").split("\n")
+    live = dict(zip(live[0::2], live[1::2]))
+    assert live == {
+        "appendonly": "yes",
+        "appendfsync": "everysec",
+        "maxmemory-policy": "noeviction",
+        "databases": "16",
+        "aof-use-rdb-preamble": "yes",
+        "protected-mode": "yes",
+        "save": "3600 1 300 100 60 10000",
+    }
+
+
+def test_maxmemory_is_a_share_of_ram_or_absolute(host, admin):
+    maxmemory = int(admin("CONFIG", "GET", "maxmemory").split("\n")[1])
+    if host.backend.host == "debian13":
+        assert maxmemory == 256 * 1024 * 1024
+    else:
+        total = int(host.run("awk '/MemTotal/ {print $2}' /proc/meminfo").stdout) * 1024
+        assert 0.24 * total < maxmemory <= 0.25 * total
+
+
+def test_database_layout_comes_from_the_stack_contract(host):
+    """group_vars/ at the top level is loaded (through playbooks/group_vars) and reaches redis.conf."""
+    conf = host.file("/etc/redis/redis.conf").content_string
+    for name, number in LAYOUT.items():
+        assert f"#   DB {number}: {name}\n" in conf
+
+
+def test_secret_files_are_private(host):
+    for path in ("/etc/redis/redis.conf", "/etc/redis/users.acl"):
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == ("root", "redis", 0o640), path
+    env = host.file("/etc/redis/admin-cli.env")
+    assert (env.user, env.group, env.mode) == ("root", "root", 0o600)
+    acl = host.file("/etc/redis/users.acl").content_string
+    assert ">" not in acl, "a plain-text password in the ACL file"
+    assert "user default off" in acl
+
+
+def test_redis_cannot_rewrite_its_own_configuration(admin):
+    assert "ERR" in admin.run("CONFIG", "REWRITE").stdout
+    assert "ERR" in admin.run("ACL", "SAVE").stdout
+
+
+def test_kernel_tuning_is_skipped_in_containers(host):
+    assert not host.file("/etc/sysctl.d/60-redis.conf").exists
+    assert not host.file("/etc/tmpfiles.d/redis-thp.conf").exists
+
+
+def test_tls_listener(host, users):
+    if host.backend.host != "debian13":
+        pytest.skip("the TLS listener is configured on debian13 only")
+    from conftest import RedisClient
+
+    client = RedisClient(host, "celery", users["celery"].password, port=6380, tls=True)
+    assert client("PING") == "PONG"
+    plain_on_tls = RedisClient(host, "celery", users["celery"].password, port=6380).run("PING")
+    assert "PONG" not in plain_on_tls.stdout
+
+
+def _main_pid(host):
+    return int(host.run(f"systemctl show -p MainPID --value {UNIT}").stdout)
+
+
+def _wait_for_pong(admin, timeout=30):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if admin("PING") == "PONG":
+            return
+        time.sleep(0.2)
+    raise AssertionError("Redis did not come back")
+
+
+def _write_keys(admin, db, prefix, count):
+    commands = "".join(f"SET {prefix}:{i} {i}\n" for i in range(count))
+    reply = admin.run("--pipe", db=db, stdin=commands)
+    assert f"replies: {count}" in reply.stdout, reply.stdout + reply.stderr
+
+
+def test_data_survives_restart_and_kill(host, admin):
+    db = 9
+    admin("FLUSHDB", db=db)
+    _write_keys(admin, db, "restart", 1000)
+    assert host.run(f"systemctl restart {UNIT}").rc == 0
+    _wait_for_pong(admin)
+    assert admin("DBSIZE", db=db) == "1000"
+
+    _write_keys(admin, db, "crash", 500)
+    time.sleep(2)  # appendfsync everysec: everything older than a second is on disk
+    before = _main_pid(host)
+    assert host.run(f"kill -9 {before}").rc == 0
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and _main_pid(host) in (0, before):
+        time.sleep(0.2)
+    assert _main_pid(host) not in (0, before), "systemd did not restart Redis after SIGKILL"
+    _wait_for_pong(admin)
+    assert admin("DBSIZE", db=db) == "1500"
+    admin("FLUSHDB", db=db)
