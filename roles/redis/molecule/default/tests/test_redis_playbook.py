@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import CONVERGE
-from stacktest import run_playbook
+from stacktest import run_playbook, secret
 
 testinfra_hosts = ["debian12"]
 
@@ -112,3 +112,5 @@ def test_check_mode_on_a_converged_host_changes_nothing():
     assert set(run.recap) == {"debian12", "debian13"}, run.recap
     for name, recap in run.recap.items():
         assert recap["changed"] == 0 and recap["failed"] == 0, f"{name}: {recap}\n{run.output[-3000:]}"
+    for name in ("redis_admin", "redis_celery", "redis_app", "redis_flower"):
+        assert secret(name) not in run.output, f"the {name} password appears in the playbook output"
