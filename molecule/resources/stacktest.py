@@ -64,3 +64,101 @@ def run_playbook(playbook: str | Path, *args: str, extra_vars: dict | None = Non
     env = dict(os.environ, ANSIBLE_FORCE_COLOR="0", ANSIBLE_NOCOLOR="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
     return PlaybookRun(proc)
+
+
+class CeleryClient:
+    """Sends tasks of the test application from inside a test host, with the workers' environment file."""
+
+    def __init__(self, host, env_file="/etc/celery/worker.env", venv="/opt/testapp/venv"):
+        self.host = host
+        self.env_file = env_file
+        self.venv = venv
+
+    def _run(self, args: str):
+        import json
+
+        cmd = (f"set -a; . {self.env_file}; set +a; "
+               f"{self.venv}/bin/python -m taskstack_testapp.client {args}")
+        out = self.host.run(cmd)
+        assert out.rc == 0, f"client failed: {out.stderr[-2000:]}"
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+    def call(self, task: str, *args, queue: str | None = None, timeout: float = 60, wait: bool = True):
+        import json
+
+        opts = f"{shlex.quote(task)} {shlex.quote(json.dumps(list(args)))} --timeout {timeout}"
+        if queue:
+            opts += f" --queue {shlex.quote(queue)}"
+        if not wait:
+            opts += " --no-wait"
+        return self._run(opts)
+
+    def result(self, task_id: str, timeout: float = 60):
+        return self._run(f"--result-of {shlex.quote(task_id)} --timeout {timeout}")
+
+    def celery(self, *args: str, app: str = "taskstack_testapp.app"):
+        """Run the celery CLI with the workers' environment (e.g. inspect ping)."""
+        cmd = (f"set -a; . {self.env_file}; set +a; cd /tmp; "
+               f"{self.venv}/bin/celery --app={app} " + " ".join(shlex.quote(a) for a in args))
+        return self.host.run(cmd)
+
+
+SECRET_NAMES = ("redis_admin", "redis_celery", "redis_app", "redis_flower", "flower_admin", "flower_cookie")
+
+
+def assert_check_mode_clean(playbook, hosts):
+    """`--check --diff` on converged hosts: no failure, no change, and no secret in the output."""
+    run = run_playbook(playbook, "--check", "--diff")
+    assert run.rc == 0, run.output[-3000:]
+    assert set(run.recap) == set(hosts), run.recap
+    for name, recap in run.recap.items():
+        assert recap["changed"] == 0 and recap["failed"] == 0, f"{name}: {recap}\n{run.output[-3000:]}"
+    for name in SECRET_NAMES:
+        path = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "secrets" / name
+        if path.exists():
+            assert secret(name) not in run.output, f"the {name} secret appears in the playbook output"
+
+
+def snapshot(host, paths: str, units: tuple[str, ...] = ()):
+    """Checksums of files and main PIDs of units: what a refused run must leave as it was."""
+    files = host.run(f"md5sum {paths} 2>/dev/null").stdout
+    pids = [host.run(f"systemctl show -p MainPID --value {u}").stdout.strip() for u in units]
+    return files, pids
+
+
+def assert_refused(playbook, host, extra_vars, variable, paths, units=(), limit=None):
+    """A bad input fails the play, the message names the variable, and the host is left as it was."""
+    before = snapshot(host, paths, units)
+    args = ("--limit", limit) if limit else ()
+    run = run_playbook(playbook, *args, extra_vars=extra_vars)
+    assert run.rc != 0, f"{extra_vars} was accepted:\n{run.output[-3000:]}"
+    assert variable in run.output, f"the error does not name {variable}:\n{run.output[-3000:]}"
+    for name, recap in run.recap.items():
+        assert recap["changed"] == 0, f"{name} changed although the input was refused: {recap}"
+    assert snapshot(host, paths, units) == before, "the host changed although the input was refused"
+    return run
+
+
+def http_get(host, url: str, user: str | None = None, password: str | None = None, timeout: int = 10):
+    """GET a URL from inside a test host (its own python3); returns (status, body)."""
+    import json
+
+    script = (
+        "import base64, json, sys, urllib.request, urllib.error\n"
+        "url, user, password = sys.argv[1], sys.argv[2], sys.argv[3]\n"
+        "req = urllib.request.Request(url)\n"
+        "if user:\n"
+        "    token = base64.b64encode(f'{user}:{password}'.encode()).decode()\n"
+        "    req.add_header('Authorization', 'Basic ' + token)\n"
+        "try:\n"
+        f"    with urllib.request.urlopen(req, timeout={timeout}) as r:\n"
+        "        status, body = r.status, r.read().decode(errors='replace')\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    status, body = e.code, e.read().decode(errors='replace')\n"
+        "print(json.dumps({'status': status, 'body': body}))\n"
+    )
+    out = host.run(f"python3 -c {shlex.quote(script)} {shlex.quote(url)} "
+                   f"{shlex.quote(user or '')} {shlex.quote(password or '')}")
+    assert out.rc == 0, out.stderr
+    reply = json.loads(out.stdout)
+    return reply["status"], reply["body"]

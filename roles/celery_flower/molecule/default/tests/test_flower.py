@@ -1,0 +1,108 @@
+"""Flower: a login required, its API and metrics working on real workers and tasks, state kept."""
+
+import json
+import time
+
+import pytest
+
+from conftest import BASE, CONVERGE
+from stacktest import REPO, assert_check_mode_clean, assert_refused, assert_service_up, http_get
+
+testinfra_hosts = ["debian12", "debian13"]
+
+
+def test_flower_is_enabled_and_running(host):
+    assert_service_up(host, "flower.service")
+
+
+def test_listens_on_loopback_only(host):
+    listeners = [line.split()[3] for line in host.run("ss -ltnH").stdout.splitlines() if ":5555" in line]
+    assert listeners == ["127.0.0.1:5555"], listeners
+
+
+@pytest.mark.parametrize("path", ["/", "/api/workers", "/metrics", "/api/tasks"])
+def test_anonymous_and_wrong_password_get_401(host, path):
+    assert http_get(host, BASE + path)[0] == 401
+    assert http_get(host, BASE + path, "operator", "wrong-password-123")[0] == 401
+
+
+def test_healthcheck(host):
+    status, body = http_get(host, BASE + "/healthcheck")
+    assert status == 200 and "OK" in body
+
+
+def test_api_lists_every_pool(host, login):
+    node = f"default@{host.run('uname -n').stdout.strip()}"
+    deadline = time.monotonic() + 60
+    while True:
+        status, body = http_get(host, BASE + "/api/workers?refresh=1", *login, timeout=20)
+        assert status == 200, body
+        if node in json.loads(body) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert node in json.loads(body), body[:500]
+
+
+def test_metrics_count_tasks_that_ran(host, celery, login):
+    for i in range(3):
+        assert celery.call("add", i, i, timeout=30)["state"] == "SUCCESS"
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = http_get(host, BASE + "/metrics", *login)
+        assert status == 200
+        succeeded = [l for l in body.splitlines()
+                     if l.startswith("flower_events_total") and 'type="task-succeeded"' in l]
+        if succeeded and sum(float(l.split()[-1]) for l in succeeded) >= 3 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert succeeded and sum(float(l.split()[-1]) for l in succeeded) >= 3, succeeded
+
+
+def test_state_is_persistent(host):
+    assert host.run("systemctl restart flower.service").rc == 0
+    assert host.file("/var/lib/flower").user == "flower"
+    files = host.run("ls /var/lib/flower").stdout.split()
+    assert any(name.startswith("flower.db") for name in files), files
+
+
+def test_secrets_are_private(host, login):
+    for path in ("/etc/flower/flowerconfig.py", "/etc/flower/flower.env"):
+        f = host.file(path)
+        assert (f.user, f.group, f.mode) == ("root", "flower", 0o640), path
+    assert login[1] not in host.run("ps -eo args").stdout
+
+
+def test_unit_sandbox_score(host):
+    out = host.run("systemd-analyze security --no-pager flower.service")
+    line = [l for l in out.stdout.splitlines() if "Overall exposure level" in l][0]
+    score = float(line.split(":")[1].split()[0])
+    print(f"systemd-analyze security flower.service on {host.backend.host}: {score}")
+    assert score <= 3.0, line
+
+
+PLAYBOOK = REPO / "playbooks" / "flower.yml"
+BAD = [
+    ({"celery_flower_basic_auth_users": [{"username": "admin", "password": "admin"}]}, "celery_flower_basic_auth_users"),
+    ({"celery_flower_basic_auth_users": [{"username": "guest", "password": "guest"}]}, "celery_flower_basic_auth_users"),
+    ({"celery_flower_basic_auth_users": [{"username": "ops", "password": "short"}]}, "celery_flower_basic_auth_users"),
+    ({"celery_flower_basic_auth_users": [{"username": "adminadminadmin", "password": "adminadminadmin"}]},
+     "celery_flower_basic_auth_users"),
+    ({"celery_flower_basic_auth_users": []}, "celery_flower_basic_auth_users"),
+    ({"celery_flower_auth": "none"}, "celery_flower_auth"),
+    ({"celery_flower_auth": "oauth"}, "celery_flower_oauth_provider"),
+    ({"celery_flower_cookie_secret": "tooshort"}, "celery_flower_cookie_secret"),
+]
+
+
+@pytest.mark.parametrize("extra_vars,variable", BAD, ids=[str(v) for v, _ in BAD])
+def test_bad_input_is_refused_before_any_change(host, extra_vars, variable):
+    if host.backend.host != "debian12":
+        pytest.skip("one host runs the playbook")
+    assert_refused(PLAYBOOK, host, extra_vars, variable, "/etc/flower/* /etc/systemd/system/flower.service",
+                   ("flower.service",), limit="debian12")
+
+
+def test_check_mode_on_a_converged_host_changes_nothing(host):
+    if host.backend.host != "debian12":
+        pytest.skip("one run covers both hosts")
+    assert_check_mode_clean(CONVERGE, ["debian12", "debian13"])

@@ -1,0 +1,23 @@
+"""Fixtures of the celery_worker scenario."""
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[5] / "molecule" / "resources"))
+
+from stacktest import CeleryClient  # noqa: E402
+
+CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
+POOLS = {"general": ["celery", "general"], "limits": ["limits"], "io": ["io"]}
+
+
+@pytest.fixture()
+def celery(host):
+    return CeleryClient(host)
+
+
+@pytest.fixture()
+def node_host(host):
+    return host.run("uname -n").stdout.strip()
