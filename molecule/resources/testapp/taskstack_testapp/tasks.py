@@ -80,3 +80,15 @@ def slow_once(self, marker, seconds):
 def beat_tick(self):
     _redis(self).rpush("testapp:ticks", f"{time.time():.3f}")
     return _where(self)
+
+
+@shared_task(bind=True)
+def stubborn_sleep(self, seconds):
+    """Ignores the soft time limit and sleeps on: only the hard limit stops it."""
+    deadline = time.monotonic() + float(seconds)
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(max(0.0, deadline - time.monotonic()))
+        except SoftTimeLimitExceeded:
+            continue
+    return _where(self, slept=seconds)

@@ -85,7 +85,7 @@ def test_soft_time_limit_is_seen_by_the_task(celery):
 
 def test_hard_time_limit_kills_the_child(celery):
     before = celery.call("child_pid", queue="limits")["result"]["pid"]
-    reply = celery.call("sleep", 20, queue="limits", timeout=40)
+    reply = celery.call("stubborn_sleep", 20, queue="limits", timeout=40)
     assert reply["state"] == "FAILURE", reply
     assert reply["result"]["exception"] == "TimeLimitExceeded", reply
     assert celery.call("child_pid", queue="limits")["result"]["pid"] != before
@@ -99,7 +99,10 @@ def test_warm_shutdown_lets_a_running_task_finish(host, celery, node_host):
     reply = celery.result(sent["id"], timeout=60)
     assert reply["state"] == "SUCCESS", f"{reply}\n{journal(host, 'celery-worker@general.service')}"
     assert reply["result"]["slept"] == 10
-    assert host.run("celery-worker-health general").rc == 0
+    deadline = time.monotonic() + 60
+    while host.run("celery-worker-health general").rc != 0 and time.monotonic() < deadline:
+        time.sleep(1)
+    assert host.run("celery-worker-health general").rc == 0, "the pool did not come back"
 
 
 def test_a_task_whose_child_is_killed_is_delivered_again(host, celery):
@@ -118,11 +121,16 @@ def test_a_task_whose_child_is_killed_is_delivered_again(host, celery):
     assert str(reply["result"]["pid"]) != pid
 
 
-def test_logs_go_to_the_journal_and_to_files(host, node_host):
-    assert "ready" in host.run("journalctl -t celery-worker-general --no-pager -n 200").stdout
+def test_logs_go_to_the_journal_with_the_pool_identifier(host, node_host):
+    assert f"limits@{node_host} ready" in host.run("journalctl -t celery-worker-limits --no-pager").stdout
+
+
+def test_pools_with_logfile_write_per_process_files(host, node_host):
     files = host.run("ls /var/log/celery-worker").stdout.split()
     assert any(name.startswith("general") for name in files), files
+    assert f"general@{node_host} ready" in host.run("cat /var/log/celery-worker/*.log").stdout
     assert host.file("/etc/logrotate.d/celery-worker").exists
+    assert host.run("logrotate --debug /etc/logrotate.d/celery-worker").rc == 0
 
 
 def test_environment_file_is_private(host):
