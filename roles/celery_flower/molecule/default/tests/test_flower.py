@@ -20,10 +20,15 @@ def test_listens_on_loopback_only(host):
     assert listeners == ["127.0.0.1:5555"], listeners
 
 
-@pytest.mark.parametrize("path", ["/", "/api/workers", "/metrics", "/api/tasks"])
+@pytest.mark.parametrize("path", ["/", "/api/workers", "/api/tasks", "/tasks", "/broker"])
 def test_anonymous_and_wrong_password_get_401(host, path):
     assert http_get(host, BASE + path)[0] == 401
     assert http_get(host, BASE + path, "operator", "wrong-password-123")[0] == 401
+
+
+def test_metrics_have_no_login_so_flower_stays_on_loopback(host):
+    """Flower 2.2 serves /metrics without a login (for Prometheus): the role keeps it on loopback unless told."""
+    assert http_get(host, BASE + "/metrics")[0] == 200
 
 
 def test_healthcheck(host):
@@ -91,6 +96,7 @@ BAD = [
     ({"celery_flower_auth": "none"}, "celery_flower_auth"),
     ({"celery_flower_auth": "oauth"}, "celery_flower_oauth_provider"),
     ({"celery_flower_cookie_secret": "tooshort"}, "celery_flower_cookie_secret"),
+    ({"celery_flower_address": "0.0.0.0"}, "celery_flower_allow_remote_unauthenticated_metrics"),
 ]
 
 
