@@ -162,3 +162,14 @@ def http_get(host, url: str, user: str | None = None, password: str | None = Non
     assert out.rc == 0, out.stderr
     reply = json.loads(out.stdout)
     return reply["status"], reply["body"]
+
+
+def assert_sandbox_score(host, unit: str, limit: float = 3.0) -> float:
+    """Print a unit's `systemd-analyze security` exposure (0 best, 10 worst) and hold it to a limit."""
+    out = host.run(f"systemd-analyze security --no-pager {shlex.quote(unit)}")
+    match = re.search(r"Overall exposure level for \S+: ([0-9.]+)", out.stdout)
+    assert match, out.stdout + out.stderr
+    line, score = match.group(0), float(match.group(1))
+    print(f"systemd-analyze security {unit} on {host.backend.host}: {score}")
+    assert score <= limit, line
+    return score

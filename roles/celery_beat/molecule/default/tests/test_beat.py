@@ -5,7 +5,8 @@ import time
 import pytest
 
 from conftest import CONVERGE
-from stacktest import REPO, assert_check_mode_clean, assert_refused, assert_service_up, journal
+from stacktest import (REPO, assert_check_mode_clean, assert_refused, assert_sandbox_score, assert_service_up,
+                       journal)
 
 testinfra_hosts = ["debian12", "debian13"]
 
@@ -46,11 +47,7 @@ def test_periodic_task_fires_and_a_restart_does_not_repeat_it(host):
 
 
 def test_unit_sandbox_score(host):
-    out = host.run("systemd-analyze security --no-pager celery-beat.service")
-    line = [l for l in out.stdout.splitlines() if "Overall exposure level" in l][0]
-    score = float(line.split(":")[1].split()[0])
-    print(f"systemd-analyze security celery-beat.service on {host.backend.host}: {score}")
-    assert score <= 3.0, line
+    assert_sandbox_score(host, "celery-beat.service")
 
 
 @pytest.mark.parametrize("extra_vars,variable", [

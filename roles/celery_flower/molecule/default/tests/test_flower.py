@@ -6,7 +6,8 @@ import time
 import pytest
 
 from conftest import BASE, CONVERGE
-from stacktest import REPO, assert_check_mode_clean, assert_refused, assert_service_up, http_get
+from stacktest import (REPO, assert_check_mode_clean, assert_refused, assert_sandbox_score, assert_service_up,
+                       http_get)
 
 testinfra_hosts = ["debian12", "debian13"]
 
@@ -78,11 +79,7 @@ def test_secrets_are_private(host, login):
 
 
 def test_unit_sandbox_score(host):
-    out = host.run("systemd-analyze security --no-pager flower.service")
-    line = [l for l in out.stdout.splitlines() if "Overall exposure level" in l][0]
-    score = float(line.split(":")[1].split()[0])
-    print(f"systemd-analyze security flower.service on {host.backend.host}: {score}")
-    assert score <= 3.0, line
+    assert_sandbox_score(host, "flower.service")
 
 
 PLAYBOOK = REPO / "playbooks" / "flower.yml"

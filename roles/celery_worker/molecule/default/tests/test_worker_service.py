@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from conftest import POOLS
-from stacktest import assert_service_up, journal
+from stacktest import assert_sandbox_score, assert_service_up, journal
 
 testinfra_hosts = ["debian12", "debian13"]
 
@@ -142,8 +142,4 @@ def test_environment_file_is_private(host):
 
 @pytest.mark.parametrize("pool", POOLS)
 def test_unit_sandbox_score(host, pool):
-    out = host.run(f"systemd-analyze security --no-pager celery-worker@{pool}.service")
-    line = [l for l in out.stdout.splitlines() if "Overall exposure level" in l][0]
-    score = float(line.split("level for")[1].split(":")[1].split()[0])
-    print(f"systemd-analyze security celery-worker@{pool}.service on {host.backend.host}: {score}")
-    assert score <= 3.0, line
+    assert_sandbox_score(host, f"celery-worker@{pool}.service")
