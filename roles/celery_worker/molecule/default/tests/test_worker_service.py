@@ -24,6 +24,13 @@ def test_the_target_groups_the_pools(host):
     assert sorted(wants) == sorted(f"celery-worker@{pool}.service" for pool in POOLS)
 
 
+def test_pools_start_after_the_local_redis(host):
+    for pool in POOLS:
+        after = host.run(f"systemctl show -p After --value celery-worker@{pool}.service").stdout.split()
+        assert "redis-server.service" in after, after
+        assert "network-online.target" in after, after
+
+
 def test_each_node_consumes_exactly_its_queues(celery, node_host):
     out = celery.celery("inspect", "active_queues", "--json", "--timeout", "10")
     assert out.rc == 0, out.stdout + out.stderr
