@@ -103,7 +103,7 @@ class CeleryClient:
         return self.host.run(cmd)
 
 
-SECRET_NAMES = ("redis_admin", "redis_celery", "redis_app", "redis_flower", "flower_admin", "flower_cookie")
+SECRET_NAMES = ("redis_admin", "redis_celery", "redis_app", "redis_flower", "flower_admin", "flower_cookie", "db")
 
 
 def assert_check_mode_clean(playbook, hosts):
