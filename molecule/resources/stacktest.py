@@ -103,7 +103,8 @@ class CeleryClient:
         return self.host.run(cmd)
 
 
-SECRET_NAMES = ("redis_admin", "redis_celery", "redis_app", "redis_flower", "flower_admin", "flower_cookie", "db")
+SECRET_NAMES = ("redis_admin", "redis_celery", "redis_app", "redis_flower", "flower_admin", "flower_cookie", "db",
+                "analytics_db", "superset_secret_key", "superset_gaq_jwt", "superset_admin", "django_secret_key")
 
 
 def assert_check_mode_clean(playbook, hosts):

@@ -1,0 +1,124 @@
+"""Superset on the running stack: web server, SQL Lab async through Celery, global async queries."""
+
+import re
+import statistics
+import time
+
+import pytest
+
+from conftest import BASE, CONVERGE
+from stacktest import (REPO, assert_check_mode_clean, assert_refused, assert_sandbox_score, assert_service_up,
+                       http_get, journal, secret)
+
+testinfra_hosts = ["superset-debian12"]
+
+WEB = "superset-web.service"
+WORKER = "celery-worker@default.service"
+
+
+def test_web_server_is_up_and_healthy(host):
+    assert_service_up(host, WEB)
+    assert host.service(WEB).is_enabled
+    status, body = http_get(host, f"{BASE}/health")
+    assert (status, body.strip()) == (200, "OK"), journal(host, WEB)
+    assert host.socket("tcp://127.0.0.1:8088").is_listening
+    assert not host.socket("tcp://0.0.0.0:8088").is_listening
+
+
+def test_web_server_is_sandboxed_and_unprivileged(host):
+    pid = host.run(f"systemctl show -p MainPID --value {WEB}").stdout.strip()
+    assert host.run(f"ps -o user= -p {pid}").stdout.strip() == "superset"
+    assert_sandbox_score(host, WEB)
+
+
+def test_api_refuses_an_anonymous_client(host):
+    status, _ = http_get(host, f"{BASE}/api/v1/database/")
+    assert status == 401
+    status, _ = http_get(host, f"{BASE}/api/v1/sqllab/results/?q=(key:'x')")
+    assert status == 401
+
+
+def test_configuration_is_private_and_has_no_secret_outside(host):
+    config = host.file("/etc/superset/superset_config.py")
+    assert (config.user, config.group, config.mode) == ("root", "superset", 0o640)
+    assert secret("superset_secret_key") in config.content_string
+    for path in ("/etc/superset/superset.env", f"/etc/systemd/system/{WEB}"):
+        text = host.file(path).content_string
+        for name in ("superset_secret_key", "superset_gaq_jwt", "db", "redis_app", "redis_celery"):
+            assert secret(name) not in text, f"{name} secret in {path}"
+
+
+def test_workers_and_beat_run_superset_as_its_user(host):
+    for unit in (WORKER, "celery-beat.service"):
+        assert_service_up(host, unit)
+        pid = host.run(f"systemctl show -p MainPID --value {unit}").stdout.strip()
+        assert host.run(f"ps -o user= -p {pid}").stdout.strip() == "superset", unit
+    out = host.run("celery-worker-health")
+    assert out.rc == 0, out.stdout + out.stderr
+
+
+def test_sqllab_async_query_runs_in_a_worker_and_returns(host, probe):
+    answer = probe("sqllab", "analytics", "SELECT 1 AS one")
+    print(f"\nSQL Lab runAsync SELECT 1: {answer}")
+    assert answer["submit_status"] == 202, answer
+    assert answer["initial_state"] == "pending", answer
+    assert answer["states"][-1] == "success", answer
+    assert answer["data"] == [{"one": 1}], answer
+    # The worker ran it and the result went to the results DB (app_results: 2) under its key.
+    key = answer["results_key"]
+    assert host.run(f"redis-admin-cli -n 2 EXISTS superset_results_{key}").stdout.strip() == "1"
+    logs = host.run(f"journalctl -u {WORKER} --no-pager -o cat").stdout
+    assert re.search(r"Task sql_lab\.get_sql_results\[[0-9a-f-]+\] succeeded", logs), journal(host, WORKER)
+
+
+def test_sqllab_submit_to_result_times(host, probe):
+    times = []
+    for _ in range(10):
+        answer = probe("sqllab", "analytics", "SELECT 1 AS one")
+        assert answer["states"][-1] == "success", answer
+        times.append(answer["result_ms"])
+    times.sort()
+    print(f"\nSQL Lab SELECT 1 submit-to-result over 10 runs: p50 {statistics.median(times):.0f} ms, "
+          f"max {times[-1]:.0f} ms, all {times}")
+
+
+def test_chart_data_with_global_async_queries(host, probe):
+    answer = probe("chart", "analytics")
+    print(f"\nchart data with GLOBAL_ASYNC_QUERIES: {answer}")
+    assert answer["submit_status"] == 202, answer
+    assert answer["event"] and answer["event"]["status"] == "done", answer
+    assert answer["data"] == [{"total": 3}], answer
+    # The async event travelled through the async-query stream DB (5).
+    streams = host.run("redis-admin-cli -n 5 --scan --pattern 'async-events*'").stdout.split()
+    assert streams, "no async event stream in DB 5"
+
+
+def test_beat_sends_the_report_scheduler_every_minute(host):
+    deadline = time.monotonic() + 75
+    pattern = re.compile(r"Task reports\.scheduler\[[0-9a-f-]+\] succeeded")
+    while time.monotonic() < deadline:
+        if pattern.search(host.run(f"journalctl -u {WORKER} --no-pager -o cat").stdout):
+            break
+        time.sleep(3)
+    else:
+        pytest.fail("reports.scheduler never ran:\n" + journal(host, "celery-beat.service"))
+    beat = host.run("journalctl -u celery-beat.service --no-pager -o cat").stdout
+    assert "Sending due task reports.scheduler" in beat
+
+
+@pytest.mark.parametrize(("extra_vars", "variable"), [
+    ({"superset_secret_key": "thisISaSECRET_1234"}, "superset_secret_key"),
+    ({"superset_secret_key": "CHANGE_ME_TO_A_COMPLEX_RANDOM_SECRET_0123456789"}, "superset_secret_key"),
+    ({"superset_gaq_jwt_secret": "short-jwt-secret"}, "superset_gaq_jwt_secret"),
+    ({"superset_metadata_db_uri": "sqlite:////var/lib/superset/superset.db"}, "superset_metadata_db_uri"),
+    ({"superset_sqllab_async_time_limit": 7200}, "superset_sqllab_async_time_limit"),
+    ({"superset_admin_password": ""}, "superset_admin_password"),
+    ({"superset_admin_password": "admin"}, "superset_admin_password"),
+])
+def test_bad_input_is_refused_before_any_change(host, extra_vars, variable):
+    assert_refused(REPO / "playbooks" / "app.yml", host, extra_vars, variable,
+                   "/etc/superset/* /etc/systemd/system/superset-web.service", (WEB,))
+
+
+def test_check_mode_on_a_converged_host_changes_nothing(host):
+    assert_check_mode_clean(CONVERGE, ["superset-debian12"])
