@@ -58,3 +58,37 @@ def test_check_mode_on_a_converged_host_changes_nothing():
     """--check --diff of the application play: no change, no failure, no secret (the site's key included)."""
     assert (Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "secrets" / "django_secret_key").exists()
     assert_check_mode_clean(PLAYBOOK, HOSTS)
+
+
+def test_a_worker_only_host_gets_no_web_server_migrations_or_static_files(tmp_path):
+    """django_app_web_enabled: false (what playbooks/celery_workers.yml sets on hosts outside the app group):
+    code, virtualenv, settings and environment only. Run in check mode on the converged host: nothing to
+    change, and no web, migration or static-file task runs."""
+    # A playbook directory like the repository's (group_vars and roles beside it, examples and templates
+    # beside that), so that the stack contract and the role's defaults apply as in playbooks/.
+    for name in ("examples", "templates"):
+        (tmp_path / name).symlink_to(REPO / name)
+    (tmp_path / "playbooks").mkdir()
+    for name in ("group_vars", "roles"):
+        (tmp_path / "playbooks" / name).symlink_to(REPO / name)
+    playbook = tmp_path / "playbooks" / "worker_only.yml"
+    playbook.write_text(
+        "- name: A worker-only host\n"
+        "  hosts: django-debian12\n"
+        "  become: true\n"
+        "  roles:\n"
+        "    - role: django_app\n"
+        "      vars:\n"
+        "        django_app_web_enabled: false\n")
+    run = run_playbook(playbook, "--check", "--diff")
+    assert run.rc == 0, run.output[-3000:]
+    assert run.recap["django-debian12"]["changed"] == 0, run.output[-3000:]
+
+    def ran(task):
+        section = run.output.split(f"TASK [django_app : {task}")[1].split("TASK [")[0]
+        return "ok: [" in section or "changed: [" in section
+
+    assert ran("Install the settings module") and ran("Install the environment file")
+    for task in ("List the migrations", "Apply the database migrations", "Collect the static files",
+                 "Install the web server unit", "Wait for the web server"):
+        assert f"TASK [django_app : {task}" not in run.output or not ran(task), task
