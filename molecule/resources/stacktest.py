@@ -174,3 +174,24 @@ def assert_sandbox_score(host, unit: str, limit: float = 3.0) -> float:
     print(f"systemd-analyze security {unit} on {host.backend.host}: {score}")
     assert score <= limit, line
     return score
+
+
+class SupersetProbe:
+    """Runs molecule/resources/superset_probe.py inside a Superset host as its admin (see that script)."""
+
+    def __init__(self, host, base: str = "http://127.0.0.1:8088"):
+        self.host = host
+        self.base = base
+        probe = REPO / "molecule" / "resources" / "superset_probe.py"
+        host.ansible("copy", f"src={probe} dest=/usr/local/bin/superset_probe.py mode=0755", become=True,
+                     check=False)
+
+    def __call__(self, *args: str) -> dict:
+        import json
+
+        cmd = (f"SUPERSET_PROBE_USER=admin SUPERSET_PROBE_PASSWORD={shlex.quote(secret('superset_admin'))} "
+               f"/opt/superset/venv/bin/python /usr/local/bin/superset_probe.py {self.base} "
+               + " ".join(shlex.quote(a) for a in args))
+        out = self.host.run(cmd)
+        assert out.rc == 0, f"probe failed: {out.stderr[-3000:]}"
+        return json.loads(out.stdout.strip().splitlines()[-1])
