@@ -33,7 +33,7 @@ def test_rolling_restart_drains_then_restarts_each_host(host, celery):
     assert _main_pid(host) != before, journal(host, UNIT)
     assert host.run("celery-worker-health").rc == 0
     # consuming again after the restart
-    assert celery.call("add", 1, 2, queue="general", timeout=30)["result"] == 3
+    assert celery.call("add", 1, 2, queue="general", timeout=30)["result"]["value"] == 3
 
 
 def test_status_reports_pools_queues_and_is_read_only(host):
