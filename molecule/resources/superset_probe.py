@@ -3,6 +3,9 @@
 
     superset_probe.py BASE sqllab DATABASE_NAME SQL   -> SQL Lab query with runAsync, polled to the end
     superset_probe.py BASE chart DATABASE_NAME        -> chart data with global async queries (202, event, data)
+    superset_probe.py BASE sqllab-batch DATABASE_NAME COUNT SQL
+                                                      -> COUNT async SQL Lab queries ({i} in SQL is the index),
+                                                         submitted at once, polled until every one has ended
 Credentials come from the environment (SUPERSET_PROBE_USER, SUPERSET_PROBE_PASSWORD), never the command line.
 Prints one JSON document with what happened and how long it took.
 """
@@ -85,6 +88,38 @@ def sqllab(superset: Superset, database: str, sql: str) -> dict:
     return answer
 
 
+def sqllab_batch(superset: Superset, database: str, count: int, sql: str) -> dict:
+    database_id = superset.database_id(database)
+    started = time.monotonic()
+    pending, refused = {}, []
+    for i in range(count):
+        client_id = uuid.uuid4().hex[:10]
+        reply = superset.post("/api/v1/sqllab/execute/", {
+            "database_id": database_id, "sql": sql.format(i=i), "runAsync": True, "client_id": client_id,
+            "queryLimit": 10, "select_as_cta": False, "expand_data": True})
+        if reply.status_code in (200, 202):
+            pending[client_id] = i
+        else:
+            refused.append(reply.status_code)
+    submitted = time.monotonic()
+    ended = {}
+    deadline = started + 300
+    while pending and time.monotonic() < deadline:
+        polled = superset.get("/api/v1/query/updated_since", params={"q": "(last_updated_ms:0)"})
+        polled.raise_for_status()
+        for query in polled.json()["result"]:
+            state = query.get("state")
+            if query.get("id") in pending and state in ("success", "failed", "stopped", "timed_out"):
+                ended[query["id"]] = state
+                del pending[query["id"]]
+        time.sleep(0.2)
+    states = {}
+    for state in ended.values():
+        states[state] = states.get(state, 0) + 1
+    return {"count": count, "refused": refused, "states": states, "unfinished": len(pending),
+            "submit_s": round(submitted - started, 1), "done_s": round(time.monotonic() - started, 1)}
+
+
 def chart(superset: Superset, database: str) -> dict:
     database_id = superset.database_id(database)
     name = f"probe_{uuid.uuid4().hex[:8]}"
@@ -131,6 +166,8 @@ def main() -> int:
     superset = Superset(base)
     if command == "sqllab":
         answer = sqllab(superset, database, sys.argv[4])
+    elif command == "sqllab-batch":
+        answer = sqllab_batch(superset, database, int(sys.argv[4]), sys.argv[5])
     else:
         answer = chart(superset, database)
     print(json.dumps(answer))

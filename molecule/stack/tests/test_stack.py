@@ -1,10 +1,9 @@
 """The whole stack across five hosts: one contract, Redis locked down, work spread over the worker hosts."""
 
 import json
-import re
 import shlex
 
-from conftest import CONVERGE, HOSTS, WORKERS
+from conftest import CONVERGE, HOSTS, WORKERS, succeeded
 from stacktest import (SupersetProbe, assert_check_mode_clean, assert_service_up, http_get, journal,
                        secret)
 
@@ -37,11 +36,6 @@ print(json.dumps([result.get(timeout=120) for result in sent]))
 """
 
 
-def _succeeded(host, task):
-    out = host.run(f"journalctl -u celery-worker@default.service --no-pager -o cat -g {shlex.quote(task)}")
-    return len(re.findall(rf"Task {re.escape(task)}\[[0-9a-f-]+\] succeeded", out.stdout))
-
-
 def test_every_host_runs_its_units_and_only_those(stack):
     for name, units in UNITS.items():
         for unit in units:
@@ -67,13 +61,13 @@ def test_redis_answers_stack_hosts_only_with_a_login(stack):
 
 
 def test_tasks_of_one_queue_spread_over_both_worker_hosts(stack):
-    before = {name: _succeeded(stack[name], "celery.accumulate") for name in WORKERS}
+    before = {name: succeeded(stack[name], "celery.accumulate") for name in WORKERS}
     sender = stack["stack-worker1"]
     out = sender.run("set -a; . /etc/celery/worker.env; set +a; cd /tmp; "
                      f"/opt/superset/venv/bin/python -c {shlex.quote(SEND)} 200")
     assert out.rc == 0, out.stderr[-2000:]
     assert len(json.loads(out.stdout.strip().splitlines()[-1])) == 200
-    ran = {name: _succeeded(stack[name], "celery.accumulate") - before[name] for name in WORKERS}
+    ran = {name: succeeded(stack[name], "celery.accumulate") - before[name] for name in WORKERS}
     print(f"\n200 tasks of queue celery: {ran}")
     assert sum(ran.values()) == 200, ran
     assert all(count > 0 for count in ran.values()), ran
@@ -89,12 +83,12 @@ def test_flower_lists_both_worker_hosts(stack):
 
 def test_sqllab_async_round_trip_across_hosts(stack):
     probe = SupersetProbe(stack["stack-app"])
-    before = {name: _succeeded(stack[name], "sql_lab.get_sql_results") for name in WORKERS}
+    before = {name: succeeded(stack[name], "sql_lab.get_sql_results") for name in WORKERS}
     answer = probe("sqllab", "analytics", "SELECT 1 AS one")
     print(f"\nSQL Lab across hosts: {answer}")
     assert answer["submit_status"] == 202, answer
     assert answer["states"][-1] == "success" and answer["data"] == [{"one": 1}], answer
-    ran = {name: _succeeded(stack[name], "sql_lab.get_sql_results") - before[name] for name in WORKERS}
+    ran = {name: succeeded(stack[name], "sql_lab.get_sql_results") - before[name] for name in WORKERS}
     assert sum(ran.values()) == 1, f"{ran}\n{journal(stack['stack-worker1'], 'celery-worker@default.service')}"
     key = answer["results_key"]
     assert stack["stack-redis"].run(f"redis-admin-cli -n 2 EXISTS superset_results_{key}").stdout.strip() == "1"
