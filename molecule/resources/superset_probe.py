@@ -6,6 +6,9 @@
     superset_probe.py BASE sqllab-batch DATABASE_NAME COUNT SQL
                                                       -> COUNT async SQL Lab queries ({i} in SQL is the index),
                                                          submitted at once, polled until every one has ended
+    superset_probe.py BASE sqllab-latency DATABASE_NAME COUNT SQL
+                                                      -> COUNT sqllab round trips one after the other: p50/p95/p99
+                                                         of submit-to-result (results fetched) in ms
 Credentials come from the environment (SUPERSET_PROBE_USER, SUPERSET_PROBE_PASSWORD), never the command line.
 Prints one JSON document with what happened and how long it took.
 """
@@ -120,6 +123,22 @@ def sqllab_batch(superset: Superset, database: str, count: int, sql: str) -> dic
             "submit_s": round(submitted - started, 1), "done_s": round(time.monotonic() - started, 1)}
 
 
+def sqllab_latency(superset: Superset, database: str, count: int, sql: str) -> dict:
+    samples, failed = [], 0
+    for _ in range(count):
+        answer = sqllab(superset, database, sql)
+        if answer.get("results_status") == 200 and answer.get("states", [None])[-1] == "success":
+            samples.append(answer["result_ms"])
+        else:
+            failed += 1
+    samples.sort()
+
+    def pct(p):
+        return samples[min(len(samples) - 1, int(round(p / 100 * (len(samples) - 1))))] if samples else None
+
+    return {"count": count, "failed": failed, "p50_ms": pct(50), "p95_ms": pct(95), "p99_ms": pct(99)}
+
+
 def chart(superset: Superset, database: str) -> dict:
     database_id = superset.database_id(database)
     name = f"probe_{uuid.uuid4().hex[:8]}"
@@ -166,6 +185,8 @@ def main() -> int:
     superset = Superset(base)
     if command == "sqllab":
         answer = sqllab(superset, database, sys.argv[4])
+    elif command == "sqllab-latency":
+        answer = sqllab_latency(superset, database, int(sys.argv[4]), sys.argv[5])
     elif command == "sqllab-batch":
         answer = sqllab_batch(superset, database, int(sys.argv[4]), sys.argv[5])
     else:
