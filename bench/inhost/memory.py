@@ -12,7 +12,7 @@ import os
 import sys
 import time
 
-from celery import Celery
+from tasks import produce  # the same producer as the throughput benchmark
 
 
 def unit_rss_kib(unit: str) -> tuple[int, int]:
@@ -30,17 +30,10 @@ def unit_rss_kib(unit: str) -> tuple[int, int]:
     return total, len(pids)
 
 
-def run_slice(app: Celery, queue: str, count: int, offset: int) -> None:
-    ids = [app.send_task("celery.accumulate", args=(offset + i,), queue=queue).id for i in range(count)]
-    keys = [app.backend.get_key_for_task(task_id) for task_id in ids]
-    deadline = time.time() + 300
-    while keys and time.time() < deadline:
-        found = app.backend.client.mget(keys)
-        keys = [key for key, value in zip(keys, found) if value is None]
-        if keys:
-            time.sleep(0.01)
-    if keys:
-        raise SystemExit(f"{len(keys)} tasks did not finish")
+def run_slice(queue: str, count: int) -> None:
+    _, _, done = produce((queue, count, time.time() + 300))
+    if done != count:
+        raise SystemExit(f"{count - done} tasks did not finish")
 
 
 def main() -> int:
@@ -50,13 +43,12 @@ def main() -> int:
     parser.add_argument("--slices", type=int, default=10)
     parser.add_argument("--queue", default="celery")
     args = parser.parse_args()
-    app = Celery(broker=os.environ["CELERY_BROKER_URL"], backend=os.environ["CELERY_RESULT_BACKEND"])
-    run_slice(app, args.queue, 100, 0)  # warm-up: children forked and connected
+    run_slice(args.queue, 100)  # warm-up: children forked and connected
     samples = [unit_rss_kib(args.unit)]
     per_slice = args.tasks // args.slices
     started = time.time()
-    for index in range(args.slices):
-        run_slice(app, args.queue, per_slice, index * per_slice)
+    for _ in range(args.slices):
+        run_slice(args.queue, per_slice)
         samples.append(unit_rss_kib(args.unit))
     rss = [s[0] for s in samples]
     print(json.dumps({"unit": args.unit, "tasks": per_slice * args.slices, "seconds": round(time.time() - started, 1),

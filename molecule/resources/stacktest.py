@@ -176,6 +176,33 @@ def assert_sandbox_score(host, unit: str, limit: float = 3.0) -> float:
     return score
 
 
+def docker(*args: str) -> str:
+    """Run the docker CLI on the controller (fault tests: restart, cut off a test container); its stdout."""
+    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=180, check=False)
+    assert proc.returncode == 0, f"docker {' '.join(args)}: {proc.stderr}"
+    return proc.stdout.strip()
+
+
+class TaskClient:
+    """Runs molecule/resources/task_client.py inside a host with the workers' broker and result URLs."""
+
+    def __init__(self, host, venv: str = "/opt/superset/venv"):
+        self.host = host
+        self.venv = venv
+        client = REPO / "molecule" / "resources" / "task_client.py"
+        host.ansible("copy", f"src={client} dest=/usr/local/bin/task_client.py mode=0755", become=True,
+                     check=False)
+
+    def __call__(self, *args: str) -> dict:
+        import json
+
+        out = self.host.run("set -a; . /etc/celery/worker.env; set +a; cd /tmp; "
+                            f"{self.venv}/bin/python /usr/local/bin/task_client.py "
+                            + " ".join(shlex.quote(a) for a in args))
+        assert out.rc == 0, out.stderr[-2000:]
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 class SupersetProbe:
     """Runs molecule/resources/superset_probe.py inside a Superset host as its admin (see that script)."""
 

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from stacktest import REPO, SupersetProbe, assert_service_up, journal, secret
+from stacktest import SupersetProbe, TaskClient, assert_service_up, docker, journal, secret
 
 testinfra_hosts = ["single-node"]
 
@@ -22,21 +22,16 @@ UNITS = ("redis-server.service", "postgresql@15-main.service", "superset-web.ser
 
 @pytest.fixture(scope="module")
 def node(host):
-    """The host with the task client, and a persistent journal so that logs survive the reboot test."""
-    client = REPO / "molecule" / "resources" / "task_client.py"
-    host.ansible("copy", f"src={client} dest=/usr/local/bin/task_client.py mode=0755", become=True, check=False)
+    """The host with a persistent journal, so that logs survive the reboot test."""
     out = host.run("mkdir -p /var/log/journal && systemd-tmpfiles --create --prefix /var/log/journal "
                    "&& journalctl --flush")
     assert out.rc == 0, out.stderr
     return host
 
 
-def tasks(host, *args: str) -> dict:
-    """Run task_client.py in the host with the workers' broker and result URLs."""
-    out = host.run("set -a; . /etc/celery/worker.env; set +a; cd /tmp; "
-                   f"{PYTHON} /usr/local/bin/task_client.py " + " ".join(shlex.quote(a) for a in args))
-    assert out.rc == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+@pytest.fixture(scope="module")
+def client(node):
+    return TaskClient(node)
 
 
 def queued(host) -> int:
@@ -91,26 +86,26 @@ def test_worker_child_killed_mid_task_loses_none_of_100_queries(node):
     assert main_pid(node, WORKER) == master, "the pool's main process died; only children were to be killed"
 
 
-def test_redis_restart_with_1000_tasks_queued_runs_all_1000(node):
+def test_redis_restart_with_1000_tasks_queued_runs_all_1000(node, client):
     node.run(f"systemctl stop {WORKER}")
     try:
-        sent = tasks(node, "send", "1000", "/var/tmp/restart.json")
+        sent = client("send", "1000", "/var/tmp/restart.json")
         before = queued(node)
         restart = node.run("systemctl restart redis-server.service")
         assert restart.rc == 0, restart.stderr
         after = queued(node)
     finally:
         node.run(f"systemctl start {WORKER}")
-    got = tasks(node, "collect", "/var/tmp/restart.json", "180")
+    got = client("collect", "/var/tmp/restart.json", "180")
     print(f"\nRedis restart: {sent['sent']} sent, queue {before} before and {after} after the restart; {got}")
     assert before >= 1000 and after >= 1000
     assert got["ran"] == 1000, got
 
 
-def test_redis_killed_runs_every_task_queued_a_second_earlier(node):
+def test_redis_killed_runs_every_task_queued_a_second_earlier(node, client):
     node.run(f"systemctl stop {WORKER}")
     try:
-        sent = tasks(node, "send", "500", "/var/tmp/killed.json")
+        sent = client("send", "500", "/var/tmp/killed.json")
         time.sleep(1.5)  # appendfsync everysec: what was queued more than a second ago is on disk
         pid = main_pid(node, "redis-server.service")
         assert node.run("systemctl kill --signal=SIGKILL redis-server.service").rc == 0
@@ -121,7 +116,7 @@ def test_redis_killed_runs_every_task_queued_a_second_earlier(node):
         after = queued(node)
     finally:
         node.run(f"systemctl start {WORKER}")
-    got = tasks(node, "collect", "/var/tmp/killed.json", "180")
+    got = client("collect", "/var/tmp/killed.json", "180")
     print(f"\nredis-server SIGKILL: {sent['sent']} queued 1.5 s before, Redis back in {back:.1f} s with "
           f"{after} queued; {got}")
     assert after >= 500
@@ -134,15 +129,9 @@ def _beat_sends(host) -> list[float]:
     return [float(line.split()[0]) for line in out.splitlines() if line[:1].isdigit()]
 
 
-def _docker(*args: str) -> str:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=180, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
-def test_host_reboot_brings_back_every_unit_the_queue_and_one_beat(node):
+def test_host_reboot_brings_back_every_unit_the_queue_and_one_beat(node, client):
     node.run(f"systemctl stop {WORKER}")
-    sent = tasks(node, "send", "100", "/var/tmp/reboot.json")
+    sent = client("send", "100", "/var/tmp/reboot.json")
     held = queued(node)
     # Reboot right after beat sent its every-minute task: the moment a beat that lost its schedule or ran
     # twice would send it again.
@@ -152,9 +141,9 @@ def test_host_reboot_brings_back_every_unit_the_queue_and_one_beat(node):
     started = time.monotonic()
     subprocess.run(["docker", "exec", CONTAINER, "systemctl", "reboot"], capture_output=True, timeout=60,
                    check=False)
-    wait_for(lambda: _docker("inspect", "-f", "{{.State.Running}}", CONTAINER) == "false", 120,
+    wait_for(lambda: docker("inspect", "-f", "{{.State.Running}}", CONTAINER) == "false", 120,
              "the container to stop", step=1)
-    _docker("start", CONTAINER)
+    docker("start", CONTAINER)
     wait_for(lambda: node.run("systemctl is-system-running --wait").stdout.strip() in ("running", "degraded"),
              180, "systemd to boot", step=2)
     boot_s = time.monotonic() - started
@@ -163,7 +152,7 @@ def test_host_reboot_brings_back_every_unit_the_queue_and_one_beat(node):
     since_reboot = time.monotonic() - started
     for unit in UNITS:
         assert_service_up(node, unit)
-    got = tasks(node, "collect", "/var/tmp/reboot.json", "180")
+    got = client("collect", "/var/tmp/reboot.json", "180")
     wait_for(lambda: len(_beat_sends(node)) > at_reboot, 90, "beat's first run after the reboot", step=2)
     times = _beat_sends(node)
     gaps = [round(b - a, 1) for a, b in zip(times, times[1:])]

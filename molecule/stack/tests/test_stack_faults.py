@@ -2,13 +2,11 @@
 runs every task sent meanwhile, and the cut host rejoins by itself once the network is back. Counted and
 printed. Runs after test_stack.py, on the project's own test network only."""
 
-import json
 import shlex
-import subprocess
 import time
 
 from conftest import succeeded
-from stacktest import REPO
+from stacktest import TaskClient, docker
 
 testinfra_hosts = ["stack-app"]
 
@@ -18,52 +16,38 @@ ENV = "set -a; . /etc/celery/worker.env; set +a; cd /tmp; "
 PYTHON = "/opt/superset/venv/bin/python"
 
 
-def _docker(*args: str) -> str:
-    proc = subprocess.run(["docker", *args], capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, f"docker {' '.join(args)}: {proc.stderr}"
-    return proc.stdout.strip()
-
-
-def _tasks(host, *args: str) -> dict:
-    out = host.run(ENV + f"{PYTHON} /usr/local/bin/task_client.py " + " ".join(shlex.quote(a) for a in args))
-    assert out.rc == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def _answers_ping(host, node: str) -> bool:
     out = host.run(ENV + f"{PYTHON} -m celery -b \"$CELERY_BROKER_URL\" inspect ping --timeout 2 "
                    f"-d {shlex.quote(node)}")
     return out.rc == 0 and "pong" in out.stdout
 
 
-def _send_and_count(stack, sender, count: int, ids: str) -> tuple[dict, dict]:
+def _send_and_count(stack, client, count: int, ids: str) -> tuple[dict, dict]:
     before = {name: succeeded(stack[name], "celery.accumulate") for name in (CUT, OTHER)}
-    _tasks(sender, "send", str(count), ids)
-    got = _tasks(sender, "collect", ids, "120")
+    client("send", str(count), ids)
+    got = client("collect", ids, "120")
     ran = {name: succeeded(stack[name], "celery.accumulate") - before[name] for name in (CUT, OTHER)}
     return got, ran
 
 
 def test_worker_host_cut_off_from_redis_hands_over_and_rejoins(stack):
     sender = stack[OTHER]
-    client = REPO / "molecule" / "resources" / "task_client.py"
-    sender.ansible("copy", f"src={client} dest=/usr/local/bin/task_client.py mode=0755", become=True,
-                   check=False)
-    address = _docker("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}', CUT)
-    _docker("network", "disconnect", NETWORK, CUT)
+    client = TaskClient(sender)
+    address = docker("inspect", "-f", f'{{{{(index .NetworkSettings.Networks "{NETWORK}").IPAddress}}}}', CUT)
+    docker("network", "disconnect", NETWORK, CUT)
     try:
         # The cut is real: the host does not answer. kombu's BRPOP expires after 1 s at Redis, and the ping
         # waits 2 s: from then on nothing can be handed to the cut host.
         time.sleep(1)
         reachable_during = _answers_ping(sender, f"default@{CUT}")
-        during, ran_during = _send_and_count(stack, sender, 100, "/var/tmp/cut.json")
+        during, ran_during = _send_and_count(stack, client, 100, "/var/tmp/cut.json")
     finally:
-        _docker("network", "connect", "--ip", address, NETWORK, CUT)
+        docker("network", "connect", "--ip", address, NETWORK, CUT)
     healed = time.monotonic()
     # Rejoined = takes tasks again: small batches until the cut host runs some of them.
     rejoin_batches, ran_after, sent_after = 0, {CUT: 0, OTHER: 0}, 0
     while ran_after[CUT] == 0 and time.monotonic() - healed < 120:
-        got, ran = _send_and_count(stack, sender, 20, "/var/tmp/healed.json")
+        got, ran = _send_and_count(stack, client, 20, "/var/tmp/healed.json")
         assert got["ran"] == 20, got
         rejoin_batches += 1
         sent_after += 20
