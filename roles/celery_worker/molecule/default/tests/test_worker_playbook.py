@@ -17,6 +17,7 @@ BAD_POOLS = [
     ([{**GOOD, "concurrency": 0}], "concurrency >= 1"),
     ([{**GOOD, "pool": "threads", "max_tasks_per_child": 100}], "max_tasks_per_child"),
     ([{**GOOD, "pool": "solo", "max_tasks_per_child": 0, "max_memory_per_child": 200000}], "max_memory_per_child"),
+    ([{**GOOD, "pool": "solo", "max_tasks_per_child": 0}], "solo and threads pools never stop a task"),
     ([GOOD, GOOD], "duplicates: p"),
     ([{"name": "p", "queues": []}], "queues (at least one"),
     ([{"name": "p"}], "queues (at least one"),

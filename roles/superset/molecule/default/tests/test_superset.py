@@ -69,6 +69,10 @@ def test_sqllab_async_query_runs_in_a_worker_and_returns(host, probe):
     assert host.run(f"redis-admin-cli -n 2 EXISTS superset_results_{key}").stdout.strip() == "1"
     logs = host.run(f"journalctl -u {WORKER} --no-pager -o cat").stdout
     assert re.search(r"Task sql_lab\.get_sql_results\[[0-9a-f-]+\] succeeded", logs), journal(host, WORKER)
+    # Superset 6.1's task_postrun handler raised after every task until superset_config.py set
+    # CELERY_ALWAYS_EAGER (read by that handler only); the pool's task events come from its own setting.
+    assert "Working outside of application context" not in logs, journal(host, WORKER)
+    assert ".> task events: ON" in logs, journal(host, WORKER)
 
 
 def test_sqllab_submit_to_result_times(host, probe):
