@@ -183,42 +183,49 @@ def docker(*args: str) -> str:
     return proc.stdout.strip()
 
 
-class TaskClient:
-    """Runs molecule/resources/task_client.py inside a host with the workers' broker and result URLs."""
+class InHostScript:
+    """A script of molecule/resources copied into a host (/usr/local/bin) and run there; the last line it
+    prints is JSON."""
+
+    script = ""
+
+    def __init__(self, host):
+        self.host = host
+        source = REPO / "molecule" / "resources" / self.script
+        host.ansible("copy", f"src={source} dest=/usr/local/bin/{self.script} mode=0755", become=True,
+                     check=False)
+
+    def run(self, prefix: str, *args: str) -> dict:
+        import json
+
+        out = self.host.run(f"{prefix} /usr/local/bin/{self.script} " + " ".join(shlex.quote(a) for a in args))
+        assert out.rc == 0, f"{self.script} failed: {out.stderr[-3000:]}"
+        return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class TaskClient(InHostScript):
+    """task_client.py with the workers' broker and result URLs, in the application's virtualenv."""
+
+    script = "task_client.py"
 
     def __init__(self, host, venv: str = "/opt/superset/venv"):
-        self.host = host
+        super().__init__(host)
         self.venv = venv
-        client = REPO / "molecule" / "resources" / "task_client.py"
-        host.ansible("copy", f"src={client} dest=/usr/local/bin/task_client.py mode=0755", become=True,
-                     check=False)
 
     def __call__(self, *args: str) -> dict:
-        import json
-
-        out = self.host.run("set -a; . /etc/celery/worker.env; set +a; cd /tmp; "
-                            f"{self.venv}/bin/python /usr/local/bin/task_client.py "
-                            + " ".join(shlex.quote(a) for a in args))
-        assert out.rc == 0, out.stderr[-2000:]
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        return self.run(f"set -a; . /etc/celery/worker.env; set +a; cd /tmp; {self.venv}/bin/python", *args)
 
 
-class SupersetProbe:
-    """Runs molecule/resources/superset_probe.py inside a Superset host as its admin (see that script)."""
+class SupersetProbe(InHostScript):
+    """superset_probe.py inside a Superset host, logged in as its admin (see that script)."""
+
+    script = "superset_probe.py"
 
     def __init__(self, host, base: str = "http://127.0.0.1:8088"):
-        self.host = host
+        super().__init__(host)
         self.base = base
-        probe = REPO / "molecule" / "resources" / "superset_probe.py"
-        host.ansible("copy", f"src={probe} dest=/usr/local/bin/superset_probe.py mode=0755", become=True,
-                     check=False)
 
     def __call__(self, *args: str) -> dict:
-        import json
-
-        cmd = (f"SUPERSET_PROBE_USER=admin SUPERSET_PROBE_PASSWORD={shlex.quote(secret('superset_admin'))} "
-               f"/opt/superset/venv/bin/python /usr/local/bin/superset_probe.py {self.base} "
-               + " ".join(shlex.quote(a) for a in args))
-        out = self.host.run(cmd)
-        assert out.rc == 0, f"probe failed: {out.stderr[-3000:]}"
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        password = shlex.quote(secret("superset_admin"))
+        return self.run(f"SUPERSET_PROBE_USER=admin SUPERSET_PROBE_PASSWORD={password} "
+                        "/opt/superset/venv/bin/python", self.base, *args)
