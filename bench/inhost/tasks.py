@@ -4,7 +4,7 @@ started with Celery's untuned defaults on the same Redis, in the same run. Runs 
 (bench/run copies it there) with the application's virtualenv python and the workers' environment file.
 
     tasks.py --user U --venv V [--pool LABEL=QUEUE:POOL,... ...] [--tasks 5000] [--producers 2] [--rounds 3]
-             [--rate 50] [--latency-tasks 300]
+             [--batch 100] [--rate 50] [--latency-tasks 300]
 
 The task is Celery's built-in celery.accumulate (every Celery app has it; it returns its argument), so the
 installed pools run it as they are, with the application they serve. Results are read straight from the
@@ -33,12 +33,34 @@ def make_app() -> Celery:
     return app
 
 
+def pipelined(producer, batch: int = 100):
+    """Make this producer's channel push messages to Redis in batches (one round trip per `batch` messages)
+    instead of one LPUSH each. The messages are the ones send_task builds, byte for byte; only the round
+    trips change. Returns the function that pushes what is left."""
+    from kombu.transport.redis import dumps
+
+    channel = producer.channel
+    pipe = channel.client.pipeline(transaction=False)
+
+    def put(queue, message, **kwargs):  # kombu.transport.redis.Channel._put, into a pipeline
+        pipe.lpush(channel._q_for_pri(queue, channel._get_message_priority(message, reverse=False)), dumps(message))
+        if len(pipe) >= batch:
+            pipe.execute()
+
+    channel._put = put
+    return pipe.execute
+
+
 def produce(job):
     """One producer process: send its share, then wait until every result of its share is stored."""
-    queue, count, deadline = job
+    queue, count, deadline, batch = job
     app = make_app()
     cpu_started = time.process_time()
-    ids = [app.send_task("celery.accumulate", args=(i,), queue=queue).id for i in range(count)]
+    with app.producer_or_acquire() as producer:
+        flush = pipelined(producer, batch) if batch > 1 else (lambda: None)
+        ids = [app.send_task("celery.accumulate", args=(i,), queue=queue, producer=producer).id
+               for i in range(count)]
+        flush()
     sent = time.time()
     client = app.backend.client
     keys = [app.backend.get_key_for_task(task_id) for task_id in ids]
@@ -81,7 +103,7 @@ def cpu_ns(units: list[str]) -> int:
     return total * 1_000_000_000 // tick
 
 
-def throughput(queue: str, units: list[str], tasks: int, producers: int, timeout: float = 600) -> dict:
+def throughput(queue: str, units: list[str], tasks: int, producers: int, batch: int, timeout: float = 600) -> dict:
     """N tasks from several producer processes, until every result is stored; with the CPU time per task
     of the pool's units, of Redis and of the producers (where the host's two cores go)."""
     share = [tasks // producers + (1 if i < tasks % producers else 0) for i in range(producers)]
@@ -92,7 +114,7 @@ def throughput(queue: str, units: list[str], tasks: int, producers: int, timeout
         pool.map(time.sleep, [0] * producers)  # interpreters up before the clock starts
         workers_before, redis_before = cpu_ns(units), cpu_ns(["redis-server.service"])
         started = time.time()
-        results = pool.map(produce, [(queue, n, started + timeout) for n in share])
+        results = pool.map(produce, [(queue, n, started + timeout, batch) for n in share])
         workers_ns, redis_ns = cpu_ns(units) - workers_before, cpu_ns(["redis-server.service"]) - redis_before
     finally:
         pool.close()
@@ -185,6 +207,8 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--tasks", type=int, default=5000)
     parser.add_argument("--producers", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=100,
+                        help="messages per Redis round trip when sending (1: one LPUSH per send_task, as usual)")
     parser.add_argument("--rate", type=float, default=50)
     parser.add_argument("--latency-tasks", type=int, default=300, help="per round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -209,18 +233,18 @@ def main() -> int:
     lost = dict.fromkeys(runs, 0)
     try:
         for name, target, units in targets:  # warm-up (connections, pool children), not measured
-            throughput(target, units, 200, 1)
+            throughput(target, units, 200, 1, args.batch)
         # Rounds interleave the workers, so that a slow minute of the machine hits all of them alike.
         for _ in range(args.rounds):
             for name, target, units in targets:
-                runs[name].append(throughput(target, units, args.tasks, args.producers))
+                runs[name].append(throughput(target, units, args.tasks, args.producers, args.batch))
                 got, missing = latency(target, args.latency_tasks, args.rate)
                 samples[name] += got
                 lost[name] += missing
     finally:
         subprocess.run(["systemctl", "stop", DEFAULTS_UNIT], capture_output=True, check=False)
     report = {name: summary(runs[name], samples[name], lost[name], args.rate) for name in runs}
-    report["settings"] = {"tasks": args.tasks, "producers": args.producers, "rounds": args.rounds,
+    report["settings"] = {"tasks": args.tasks, "producers": args.producers, "batch": args.batch, "rounds": args.rounds,
                           "rate_per_s": args.rate, "latency_tasks_per_round": args.latency_tasks,
                           "pools": {name: {"queue": queue, "units": units} for name, queue, units in targets}}
     print(json.dumps(report))

@@ -38,15 +38,38 @@ def test_healthcheck(host):
 
 
 def test_api_lists_every_pool(host, login):
-    node = f"default@{host.run('uname -n').stdout.strip()}"
+    nodes = {f"{pool}@{host.run('uname -n').stdout.strip()}" for pool in ("default", "quiet")}
     deadline = time.monotonic() + 60
     while True:
         status, body = http_get(host, BASE + "/api/workers?refresh=1", *login, timeout=20)
         assert status == 200, body
-        if node in json.loads(body) or time.monotonic() > deadline:
+        if nodes <= set(json.loads(body)) or time.monotonic() > deadline:
             break
         time.sleep(2)
-    assert node in json.loads(body), body[:500]
+    assert nodes <= set(json.loads(body)), body[:500]
+
+
+def test_a_pool_without_task_events_stays_without_them(host, celery, login):
+    """Flower's own default turns task events on in every worker every 5 s; the role turns that off, so the
+    quiet pool (task_events: false, up since long before this test) runs tasks that Flower only knows were
+    sent (the client's task-sent event), while it sees the default pool's tasks succeed."""
+    quiet = celery.call("add", 1, 2, queue="quiet", timeout=30)
+    loud = celery.call("add", 2, 3, timeout=30)
+    assert quiet["state"] == loud["state"] == "SUCCESS", (quiet, loud)
+    deadline = time.monotonic() + 30
+    while True:
+        status, body = http_get(host, BASE + "/api/tasks", *login, timeout=20)
+        assert status == 200, body[:500]
+        tasks = json.loads(body)
+        if tasks.get(loud["id"], {}).get("state") == "SUCCESS" or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert tasks.get(loud["id"], {}).get("state") == "SUCCESS", tasks.get(loud["id"])
+    seen = tasks.get(quiet["id"], {})
+    assert seen.get("state") in (None, "PENDING") and not seen.get("worker"), \
+        f"Flower turned task events on in the quiet pool: {seen}"
+    banner = host.run("journalctl -u celery-worker@quiet --no-pager -o cat | grep 'task events'").stdout
+    assert "task events: OFF" in banner, banner
 
 
 def test_metrics_count_tasks_that_ran(host, celery, login):
