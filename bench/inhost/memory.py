@@ -31,7 +31,7 @@ def unit_rss_kib(unit: str) -> tuple[int, int]:
 
 
 def run_slice(queue: str, count: int) -> None:
-    _, _, done, _ = produce((queue, count, time.time() + 300))
+    _, _, done, _ = produce((queue, count, time.time() + 300, 100))
     if done != count:
         raise SystemExit(f"{count - done} tasks did not finish")
 
