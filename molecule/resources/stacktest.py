@@ -118,6 +118,18 @@ def assert_check_mode_clean(playbook, hosts):
         path = Path(os.environ["MOLECULE_EPHEMERAL_DIRECTORY"]) / "secrets" / name
         if path.exists():
             assert secret(name) not in run.output, f"the {name} secret appears in the playbook output"
+    return run
+
+
+def task_hosts(output: str, task: str) -> dict[str, int]:
+    """How many times each host ran (ok, changed, skipped or failed) a task, from a playbook's output."""
+    from collections import Counter
+
+    counts = Counter()
+    for block in re.split(r"^(?=TASK \[|PLAY \[|RUNNING HANDLER \[)", output, flags=re.MULTILINE):
+        if block.startswith(f"TASK [{task}]"):
+            counts.update(re.findall(r"^(?:ok|changed|skipping|failed|fatal): \[([^\]]+)\]", block, re.MULTILINE))
+    return dict(counts)
 
 
 def snapshot(host, paths: str, units: tuple[str, ...] = ()):
@@ -127,13 +139,56 @@ def snapshot(host, paths: str, units: tuple[str, ...] = ()):
     return files, pids
 
 
+def failure_messages(output: str) -> list[str]:
+    """The `msg` of every failed task result in a playbook's output (YAML or JSON result format), without
+    the rest of the result: a failed assert also prints its condition and a failed argument spec prints the
+    spec, and both name the variable whatever the message says."""
+    import json
+
+    messages = []
+    lines = output.splitlines()
+    for i, line in enumerate(lines):
+        if not re.match(r"^(fatal|failed): \[", line):
+            continue
+        head, _, inline = line.partition("=> ")
+        if inline.strip().startswith("{"):
+            try:
+                messages.append(str(json.loads(inline).get("msg", "")))
+            except ValueError:
+                messages.append(inline)
+            continue
+        block = []
+        for nxt in lines[i + 1:]:
+            if nxt and not nxt.startswith(" "):
+                break
+            block.append(nxt)
+        for j, item in enumerate(block):
+            found = re.match(r"^(\s+)msg: ?(.*)$", item)
+            if not found:
+                continue
+            indent, text = len(found.group(1)), [found.group(2)]
+            for cont in block[j + 1:]:
+                if cont.strip() and len(cont) - len(cont.lstrip()) <= indent:
+                    break
+                text.append(cont.strip())
+            messages.append(" ".join(text))
+    return messages
+
+
+def assert_names_variable(run, variable: str) -> None:
+    """The failure message itself (not the failing condition) names the variable to fix."""
+    messages = failure_messages(run.output)
+    assert any(variable in m for m in messages), \
+        f"no failure message names {variable}: {messages}\n{run.output[-3000:]}"
+
+
 def assert_refused(playbook, host, extra_vars, variable, paths, units=(), limit=None):
     """A bad input fails the play, the message names the variable, and the host is left as it was."""
     before = snapshot(host, paths, units)
     args = ("--limit", limit) if limit else ()
     run = run_playbook(playbook, *args, extra_vars=extra_vars)
     assert run.rc != 0, f"{extra_vars} was accepted:\n{run.output[-3000:]}"
-    assert variable in run.output, f"the error does not name {variable}:\n{run.output[-3000:]}"
+    assert_names_variable(run, variable)
     for name, recap in run.recap.items():
         assert recap["changed"] == 0, f"{name} changed although the input was refused: {recap}"
     assert snapshot(host, paths, units) == before, "the host changed although the input was refused"

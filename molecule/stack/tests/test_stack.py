@@ -5,7 +5,7 @@ import shlex
 
 from conftest import CONVERGE, HOSTS, WORKERS, succeeded
 from stacktest import (SupersetProbe, assert_check_mode_clean, assert_service_up, http_get, journal,
-                       secret)
+                       secret, task_hosts)
 
 testinfra_hosts = ["stack-app"]
 
@@ -95,4 +95,8 @@ def test_sqllab_async_round_trip_across_hosts(stack):
 
 
 def test_check_mode_on_the_converged_stack_changes_nothing():
-    assert_check_mode_clean(CONVERGE, list(HOSTS))
+    """--check --diff of site.yml changes nothing, and installs each host's application once: the worker and
+    beat plays skip the hosts app.yml did (before, they installed it again on every worker and beat host)."""
+    run = assert_check_mode_clean(CONVERGE, list(HOSTS))
+    installs = task_hosts(run.output, "superset : Install the pinned requirements file")
+    assert installs == {"stack-app": 1, "stack-worker1": 1, "stack-worker2": 1, "stack-beat": 1}, installs

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from conftest import CONVERGE
-from stacktest import assert_check_mode_clean, run_playbook
+from stacktest import assert_check_mode_clean, assert_names_variable, run_playbook
 
 testinfra_hosts = ["debian12"]
 
@@ -44,7 +44,7 @@ def test_bad_input_is_refused_before_any_change(host, extra_vars, variable):
     before = _snapshot(host)
     run = run_playbook(CONVERGE, "--limit", "debian12", extra_vars=extra_vars)
     assert run.rc != 0, f"{extra_vars} was accepted:\n{run.output[-3000:]}"
-    assert variable in run.output, f"the error does not name {variable}:\n{run.output[-3000:]}"
+    assert_names_variable(run, variable)
     assert run.recap["debian12"]["changed"] == 0, run.recap
     assert _snapshot(host) == before, "the host changed although the input was refused"
     for password in ("foobared", "short-Pa55"):

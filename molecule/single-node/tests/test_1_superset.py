@@ -1,18 +1,18 @@
-"""Superset on the running stack: web server, SQL Lab async through Celery, global async queries."""
+"""The superset role on the single node (its own scenario converged the same one-host topology and was merged
+here): web server, SQL Lab async through Celery, global async queries, the one-boot read, bad inputs."""
 
 import json
 import re
 import shlex
-import statistics
 import time
 
 import pytest
 
-from conftest import BASE, CONVERGE
-from stacktest import (REPO, assert_check_mode_clean, assert_refused, assert_sandbox_score, assert_service_up,
+from conftest import BASE
+from stacktest import (REPO, assert_refused, assert_sandbox_score, assert_service_up,
                        http_get, journal, secret)
 
-testinfra_hosts = ["superset-debian12"]
+testinfra_hosts = ["single-node"]
 
 WEB = "superset-web.service"
 WORKER = "celery-worker@default.service"
@@ -77,17 +77,6 @@ def test_sqllab_async_query_runs_in_a_worker_and_returns(host, probe):
     assert ".> task events: ON" in logs, journal(host, WORKER)
 
 
-def test_sqllab_submit_to_result_times(host, probe):
-    times = []
-    for _ in range(10):
-        answer = probe("sqllab", "analytics", "SELECT 1 AS one")
-        assert answer["states"][-1] == "success", answer
-        times.append(answer["result_ms"])
-    times.sort()
-    print(f"\nSQL Lab SELECT 1 submit-to-result over 10 runs: p50 {statistics.median(times):.0f} ms, "
-          f"max {times[-1]:.0f} ms, all {times}")
-
-
 def test_chart_data_with_global_async_queries(host, probe):
     answer = probe("chart", "analytics")
     print(f"\nchart data with GLOBAL_ASYNC_QUERIES: {answer}")
@@ -144,7 +133,3 @@ def test_one_boot_reads_the_schema_head_and_the_admin_account(host):
 def test_bad_input_is_refused_before_any_change(host, extra_vars, variable):
     assert_refused(REPO / "playbooks" / "app.yml", host, extra_vars, variable,
                    "/etc/superset/* /etc/systemd/system/superset-web.service", (WEB,))
-
-
-def test_check_mode_on_a_converged_host_changes_nothing(host):
-    assert_check_mode_clean(CONVERGE, ["superset-debian12"])
