@@ -140,14 +140,25 @@ def snapshot(host, paths: str, units: tuple[str, ...] = ()):
 
 
 def failure_messages(output: str) -> list[str]:
-    """The `msg` of every failed task result in a playbook's output (YAML or JSON result format), without
-    the rest of the result: a failed assert also prints its condition and a failed argument spec prints the
-    spec, and both name the variable whatever the message says."""
+    """The message of every failed task in a playbook's output ([ERROR] lines, and the `msg` of results in
+    the YAML or JSON result format), without the rest of the result: a failed assert also prints its
+    condition and a failed argument spec prints the spec, and both name the variable whatever the message
+    says."""
     import json
 
     messages = []
     lines = output.splitlines()
     for i, line in enumerate(lines):
+        # ansible-core 2.19 prints the message of a failed task on an [ERROR] line (also when the result
+        # itself is censored by no_log), continued until its "Origin:" line.
+        if line.startswith("[ERROR]: "):
+            text = [line[len("[ERROR]: "):]]
+            for nxt in lines[i + 1:]:
+                if not nxt.strip() or nxt.startswith("Origin: "):
+                    break
+                text.append(nxt.strip())
+            messages.append(" ".join(text))
+            continue
         if not re.match(r"^(fatal|failed): \[", line):
             continue
         head, _, inline = line.partition("=> ")
