@@ -12,7 +12,7 @@ import testinfra
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources"))
 
 CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
-HOSTS = ("stack-redis", "stack-app", "stack-worker1", "stack-worker2", "stack-beat")
+HOSTS = ("stack-redis", "stack-app", "stack-worker1", "stack-worker2")
 WORKERS = ("stack-worker1", "stack-worker2")
 
 
