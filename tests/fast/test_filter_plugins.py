@@ -1,0 +1,172 @@
+"""The filter and test plugins of the repository, loaded as Ansible loads them, and the redis role's filters.
+
+Every plugin file under roles/*/filter_plugins, roles/*/test_plugins and a top-level filter_plugins/,
+test_plugins/ or plugins/{filter,test}/ is found and loaded; every filter or test it exports must have a test
+here (TESTED), so that a new filter cannot arrive untested.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+PLUGIN_DIRS = ("roles/*/filter_plugins", "roles/*/test_plugins", "filter_plugins", "test_plugins",
+               "plugins/filter", "plugins/test", "roles/*/plugins/filter", "roles/*/plugins/test")
+
+# The filters and tests this file covers, by plugin file.
+TESTED = {
+    "roles/redis/filter_plugins/redis.py": {"redis_size_to_bytes", "redis_unquote", "redis_conf_parse",
+                                            "redis_conf_changes"},
+}
+
+
+def plugin_files() -> list[Path]:
+    return sorted(p for pattern in PLUGIN_DIRS for p in ROOT.glob(f"{pattern}/*.py") if p.name != "__init__.py")
+
+
+def load(path: Path):
+    spec = importlib.util.spec_from_file_location(f"fast_plugin_{path.parent.parent.name}_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def exported(path: Path) -> dict:
+    module = load(path)
+    names = {}
+    if hasattr(module, "FilterModule"):
+        names.update(module.FilterModule().filters())
+    if hasattr(module, "TestModule"):
+        names.update(module.TestModule().tests())
+    return names
+
+
+@pytest.mark.parametrize("path", plugin_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_plugin_loads_and_is_tested(path):
+    functions = exported(path)
+    assert functions, f"{path} exports no filter or test (no FilterModule().filters() / TestModule().tests())"
+    for name, function in functions.items():
+        assert callable(function), f"{name} is not callable"
+    untested = set(functions) - TESTED.get(str(path.relative_to(ROOT)), set())
+    assert not untested, f"no tests in {Path(__file__).name} for: {', '.join(sorted(untested))}"
+
+
+def test_every_tested_plugin_exists():
+    files = {str(p.relative_to(ROOT)) for p in plugin_files()}
+    assert set(TESTED) <= files, f"TESTED names plugin files that are gone: {set(TESTED) - files}"
+
+
+# The redis role's filters ---------------------------------------------------------------------------------
+
+redis = load(ROOT / "roles/redis/filter_plugins/redis.py")
+
+
+@pytest.mark.parametrize("value, expected", [
+    (0, 0),
+    (12345, 12345),
+    ("12345", 12345),
+    ("0", 0),
+    ("100k", 100_000),
+    ("100kb", 102_400),
+    ("64m", 64_000_000),
+    ("64mb", 67_108_864),
+    ("1g", 1_000_000_000),
+    ("1gb", 1_073_741_824),
+    ("64MB", 67_108_864),    # Redis's units are case-insensitive
+    ("2Gb", 2_147_483_648),
+    (" 64mb ", 67_108_864),  # surrounding blanks (a YAML folded value) are ignored
+])
+def test_redis_size_to_bytes(value, expected):
+    assert redis.redis_size_to_bytes(value) == expected
+
+
+@pytest.mark.parametrize("value", [
+    True, False,        # YAML's yes/no arrive as booleans: not a size
+    "", "mb", "1.5gb", "-1", "-1mb", "25%", "10tb", "1 g b", "0x10", None, 1.5,
+])
+def test_redis_size_to_bytes_refuses(value):
+    with pytest.raises(ValueError, match="not a Redis size"):
+        redis.redis_size_to_bytes(value)
+
+
+def test_redis_size_to_bytes_matches_the_config_get_of_the_rendered_file():
+    # auto-aof-rewrite-min-size is rendered in bytes, because CONFIG GET reports bytes.
+    assert redis.redis_size_to_bytes("64mb") == 64 * 1024 * 1024
+
+
+@pytest.mark.parametrize("value, expected", [
+    ('"appendonly.aof"', "appendonly.aof"),
+    ('""', ""),
+    ("plain", "plain"),
+    ('  "padded"  ', "padded"),
+    ('"3600 1 300 100"', "3600 1 300 100"),
+    ('"', '"'),                  # a lone quote is not a pair
+    ('"a"b"', 'a"b'),            # only the outer pair goes
+    ('""x""', '"x"'),
+    ("'single'", "'single'"),    # single quotes are kept (the role writes double quotes only)
+    (6379, "6379"),
+    ("", ""),
+])
+def test_redis_unquote(value, expected):
+    assert redis.redis_unquote(value) == expected
+
+
+def test_redis_conf_parse():
+    text = "\n".join([
+        "# comment",
+        "",
+        "   # indented comment",
+        "bind 127.0.0.1 -::1",
+        "Port 6379",                       # directive names are case-insensitive in Redis
+        'logfile ""',
+        'save "3600 1 300 100"',
+        "  maxmemory 1048576  ",
+        "daemonize",                       # no value
+    ])
+    assert redis.redis_conf_parse(text) == {
+        "bind": "127.0.0.1 -::1",
+        "port": "6379",
+        "logfile": "",
+        "save": "3600 1 300 100",
+        "maxmemory": "1048576",
+        "daemonize": "",
+    }
+
+
+@pytest.mark.parametrize("text", [None, "", "\n\n", "# only a comment\n"])
+def test_redis_conf_parse_empty(text):
+    assert redis.redis_conf_parse(text) == {}
+
+
+def test_redis_conf_parse_keeps_the_last_of_a_repeated_directive():
+    assert redis.redis_conf_parse("maxclients 10\nmaxclients 20\n") == {"maxclients": "20"}
+
+
+def test_redis_conf_changes_none_when_equal():
+    desired = {"appendonly": "yes", "appendfilename": '"appendonly.aof"', "save": '"3600 1"', "logfile": '""'}
+    current = {"appendonly": "yes", "appendfilename": "appendonly.aof", "save": "3600 1", "logfile": ""}
+    assert redis.redis_conf_changes(desired, current) == []
+
+
+def test_redis_conf_changes_reports_changed_missing_and_extra_directives_in_order():
+    desired = {"appendonly": "yes", "maxmemory": "100", "port": "6379"}
+    current = {"appendonly": "no", "port": "6379", "requirepass": "x", "rename-command": "y"}
+    assert redis.redis_conf_changes(desired, current) == ["appendonly", "maxmemory", "requirepass", "rename-command"]
+
+
+def test_redis_conf_changes_compares_as_text():
+    # Numbers from YAML (not quoted) compare equal to the text read back from the file.
+    assert redis.redis_conf_changes({"port": 6379, "timeout": 0}, {"port": "6379", "timeout": "0"}) == []
+
+
+def test_redis_conf_changes_against_an_empty_file():
+    assert redis.redis_conf_changes({"a": "1", "b": "2"}, {}) == ["a", "b"]
+
+
+def test_redis_round_trip_through_parse_and_changes():
+    desired = {"bind": "127.0.0.1 -::1", "logfile": '""', "save": '"3600 1 300 100"', "dir": "/var/lib/redis"}
+    text = "".join(f"{k} {v}\n" for k, v in desired.items())
+    assert redis.redis_conf_changes(desired, redis.redis_conf_parse(text)) == []
