@@ -4,8 +4,7 @@ import time
 
 import pytest
 
-from conftest import CONVERGE
-from stacktest import (REPO, assert_check_mode_clean, assert_refused, assert_sandbox_score, assert_service_up,
+from stacktest import (REPO, assert_refused, assert_sandbox_score, assert_service_up,
                        journal)
 
 testinfra_hosts = ["debian12", "debian13"]
@@ -60,9 +59,3 @@ def test_bad_input_is_refused_before_any_change(host, extra_vars, variable):
         pytest.skip("one host runs the playbook for both")
     assert_refused(REPO / "playbooks" / "celery_beat.yml", host, extra_vars, variable,
                    "/etc/celery/* /etc/systemd/system/celery-beat.service", ("celery-beat.service",))
-
-
-def test_check_mode_on_a_converged_host_changes_nothing(host):
-    if host.backend.host != "debian12":
-        pytest.skip("one run covers both hosts")
-    assert_check_mode_clean(CONVERGE, ["debian12", "debian13"])

@@ -5,8 +5,8 @@ import time
 
 import pytest
 
-from conftest import BASE, CONVERGE
-from stacktest import (REPO, assert_check_mode_clean, assert_refused, assert_sandbox_score, assert_service_up,
+from conftest import FLOWER as BASE
+from stacktest import (REPO, assert_refused, assert_sandbox_score, assert_service_up,
                        http_get)
 
 testinfra_hosts = ["debian12", "debian13"]
@@ -38,7 +38,7 @@ def test_healthcheck(host):
 
 
 def test_api_lists_every_pool(host, login):
-    nodes = {f"{pool}@{host.run('uname -n').stdout.strip()}" for pool in ("default", "quiet")}
+    nodes = {f"{pool}@{host.run('uname -n').stdout.strip()}" for pool in ("general", "quiet")}
     deadline = time.monotonic() + 60
     while True:
         status, body = http_get(host, BASE + "/api/workers?refresh=1", *login, timeout=20)
@@ -52,7 +52,7 @@ def test_api_lists_every_pool(host, login):
 def test_a_pool_without_task_events_stays_without_them(host, celery, login):
     """Flower's own default turns task events on in every worker every 5 s; the role turns that off, so the
     quiet pool (task_events: false, up since long before this test) runs tasks that Flower only knows were
-    sent (the client's task-sent event), while it sees the default pool's tasks succeed."""
+    sent (the client's task-sent event), while it sees the general pool's tasks succeed."""
     quiet = celery.call("add", 1, 2, queue="quiet", timeout=30)
     loud = celery.call("add", 2, 3, timeout=30)
     assert quiet["state"] == loud["state"] == "SUCCESS", (quiet, loud)
@@ -126,9 +126,3 @@ def test_bad_input_is_refused_before_any_change(host, extra_vars, variable):
         pytest.skip("one host runs the playbook")
     assert_refused(PLAYBOOK, host, extra_vars, variable, "/etc/flower/* /etc/systemd/system/flower.service",
                    ("flower.service",), limit="debian12")
-
-
-def test_check_mode_on_a_converged_host_changes_nothing(host):
-    if host.backend.host != "debian12":
-        pytest.skip("one run covers both hosts")
-    assert_check_mode_clean(CONVERGE, ["debian12", "debian13"])
