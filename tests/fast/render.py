@@ -11,7 +11,8 @@ The render playbook is generated from the repository itself, so that nothing of 
 * the variables: each render play imports its role (`import_role`, `tasks_from: assert`), which brings the
   role's defaults/ and vars/ into the play exactly as in a real run (filter plugins included), and runs the
   role's own input checks and argument specs (side-effect free; skipped with the role defaults alone, where
-  they would refuse the empty secrets). The contract group_vars/ and the inventory load as usual.
+  they would refuse the empty secrets). The contract (group_vars/, through plugins/vars/stack_contract.py)
+  and the inventory load as in a real run.
 
 All templates of a role render in one set_fact task with the `template` lookup: controller-side, no module
 runs, no host is contacted, and ansible-playbook's cost is per task and host, not per template. When that task
@@ -119,6 +120,8 @@ class Case:
     inventory: str | None  # directory name under inventories/, None for the role defaults
     facts: str
     flavour: str | None = None  # forced stack_app_flavour (extra var), None: the inventory's own
+    # Variables written into the inventory's own group_vars/all/ (a copy of it): they must win over the contract.
+    local_vars: tuple[tuple[str, object], ...] = ()
 
     @property
     def contract(self) -> bool:
@@ -130,7 +133,12 @@ def cases(root: Path = ROOT) -> list[Case]:
     for inventory in sorted(p.name for p in (root / "inventories").iterdir() if (p / "hosts.yml").exists()):
         found.append(Case(inventory, inventory, "vm"))
         found.append(Case(f"{inventory}+django", inventory, "vm", flavour="django"))
+    found.append(Case("single-node+local", "single-node", "vm", local_vars=LOCAL_VARS))
     return found
+
+
+# What the "+local" case sets in its inventory's group_vars/all/ (contract values a site changes there).
+LOCAL_VARS = (("stack_redis_port", 6390), ("stack_db_name", "localdb"))
 
 
 # Reading the repository ------------------------------------------------------------------------------------
@@ -430,13 +438,13 @@ def build_tree(workdir: Path, contract: bool, root: Path = ROOT) -> Path:
     if (tree / ".built").exists():
         return tree  # shared by the cases: never rewritten while a run reads it
     (tree / "playbooks").mkdir(parents=True, exist_ok=True)
-    links = ["roles", "templates", "examples"] + (["group_vars"] if contract else [])
+    # The contract itself loads through plugins/vars/stack_contract.py from the repository (ansible.cfg).
+    links = ["roles", "templates", "examples"]
     for name in links:
         if not (tree / name).exists():
             (tree / name).symlink_to(root / name)
-    for name in links:
-        if name in ("roles", "group_vars") and not (tree / "playbooks" / name).exists():
-            (tree / "playbooks" / name).symlink_to(Path("..") / name)
+    if not (tree / "playbooks" / "roles").exists():
+        (tree / "playbooks" / "roles").symlink_to(Path("..") / "roles")
     if contract:
         skipped = []
         for path in _visible_files(root, root / "inventories"):
@@ -476,7 +484,16 @@ def start(case: Case, workdir: Path, seed: int, separate: frozenset = frozenset(
     extra_file = workdir / f"{run}.extra.json"
     extra_file.write_text(json.dumps(extra))
     inventory = tree / "inventories" / (case.inventory or "defaults")
+    if case.local_vars:
+        local = tree / "inventories" / case.name
+        if not local.exists():
+            shutil.copytree(inventory, local, symlinks=True)
+            (local / "group_vars" / "all").mkdir(parents=True, exist_ok=True)
+            (local / "group_vars" / "all" / "local.yml").write_text(yaml.safe_dump(dict(case.local_vars)))
+        inventory = local
     env = dict(os.environ,
+               # Without the contract: the role defaults alone (the vars plugin off).
+               ANSIBLE_VARS_ENABLED="stack_contract,host_group_vars" if case.contract else "host_group_vars",
                ANSIBLE_CONFIG=str(root / "ansible.cfg"),
                ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
                ANSIBLE_LOCAL_TEMP=str(workdir / "ansible-tmp"),

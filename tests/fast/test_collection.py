@@ -187,8 +187,11 @@ def test_build_holds_the_roles_playbooks_and_contract(built):
     missing = [n for n in expected if n not in members]
     assert not missing, f"missing from {tarball.name}: {missing}"
     # The playbooks find the roles and the contract through these links, as in the repository.
-    for link, target in (("playbooks/roles", "../roles"), ("playbooks/group_vars", "../group_vars")):
-        assert members[link].issym() and members[link].linkname == target, f"{link} is not a link to {target}"
+    # The playbooks find the roles through this link, as in the repository; the contract comes through the
+    # collection's vars plugin (plugins/vars/stack_contract.py), which reads group_vars/ beside it.
+    assert members["playbooks/roles"].issym() and members["playbooks/roles"].linkname == "../roles"
+    assert "plugins/vars/stack_contract.py" in members
+    assert "playbooks/group_vars" not in members, "a playbooks/group_vars link would win over the inventory"
 
 
 def test_build_ignore_patterns(work):
@@ -331,7 +334,8 @@ def runs(installed, work) -> dict[str, tuple[subprocess.CompletedProcess, dict]]
         "site syntax": (["--syntax-check", "-i", "single-node.yml", f"{FQCN}.site"],
                         {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}),
         "validate": (["-i", "single-node.yml", "-e", "@vault.json", "-e", "stack_app_flavour=django",
-                      "-e", f"ansible_python_interpreter={sys.executable}", f"{FQCN}.validate"], {}),
+                      "-e", f"ansible_python_interpreter={sys.executable}", f"{FQCN}.validate"],
+                     {"ANSIBLE_VARS_ENABLED": f"{FQCN}.stack_contract,host_group_vars"}),
     }
 
     def one(args, extra):
@@ -405,7 +409,7 @@ def test_redis_filters_need_the_plugin_path_docs_give(runs):
 
 
 def test_collection_playbooks_run_by_fqcn(runs):
-    """The collection's playbooks by their names, with the contract the collection carries (playbooks/group_vars)
+    """The collection's playbooks by their names, with the contract the collection carries (its vars plugin)
     and dummy vault_* secrets: site.yml's syntax, and validate.yml's checks of every host of the single-node
     inventory (Django flavour: the Superset flavour's Python check would judge this machine's Python)."""
     proc, _ = runs["site syntax"]

@@ -481,3 +481,19 @@ def test_logrotate_config(rendered):
     if depth:
         problems.append("unbalanced braces")
     no_problems(problems)
+
+
+def test_an_inventory_group_vars_all_wins_over_the_contract():
+    """Values a site sets in its inventory's own group_vars/all/ (the "+local" case: a copy of
+    inventories/single-node with render.LOCAL_VARS in group_vars/all/local.yml) reach every rendered file
+    that derives from them, over the contract's defaults: the contract loads below the inventory."""
+    assert dict(render.LOCAL_VARS) == {"stack_redis_port": 6390, "stack_db_name": "localdb"}
+    local = {f.dest: f.content for f in case_result("single-node+local").files}
+    plain = {f.dest: f.content for f in case_result("single-node").files}
+    assert re.search(r"^port 6390$", local["/etc/redis/redis.conf"], re.M), local["/etc/redis/redis.conf"]
+    assert re.search(r"^port 6379$", plain["/etc/redis/redis.conf"], re.M)
+    for dest in ("/etc/celery/worker.env", "/etc/superset/superset_config.py"):
+        assert "127.0.0.1:6390/" in local[dest] and "127.0.0.1:6379/" not in local[dest], dest
+        assert "127.0.0.1:6379/" in plain[dest], dest
+    assert "/localdb" in local["/etc/superset/superset_config.py"]
+    assert "/taskstack" in plain["/etc/superset/superset_config.py"]

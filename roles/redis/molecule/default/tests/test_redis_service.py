@@ -91,7 +91,7 @@ def test_maxmemory_is_a_share_of_ram_or_absolute(host, admin):
 
 
 def test_database_layout_comes_from_the_stack_contract(host):
-    """group_vars/ at the top level is loaded (through playbooks/group_vars) and reaches redis.conf."""
+    """group_vars/ at the top level is loaded (through plugins/vars/stack_contract.py) and reaches redis.conf."""
     conf = host.file("/etc/redis/redis.conf").content_string
     for name, number in LAYOUT.items():
         assert f"#   DB {number}: {name}\n" in conf
