@@ -158,13 +158,53 @@ def _walk_tasks(tasks):
                 yield from _walk_tasks(task[key])
 
 
+INCLUDE_ROLE_ACTIONS = ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role",
+                        "import_role")
+
+
+def _shared_template(role: str, taskfile: Path, task: dict, root: Path) -> TemplateTask | None:
+    """A role's include of an entry point of the internal role common that renders a template (the sandbox
+    drop-in): rendered in the calling role's play, with the include's vars over common's defaults and vars."""
+    action = next((a for a in INCLUDE_ROLE_ACTIONS if a in task), None)
+    if action is None or role == "common":
+        return None
+    args = task[action] or {}
+    if args.get("name") != "common":
+        return None
+    entry = root / "roles" / "common" / "tasks" / f"{str(args.get('tasks_from', 'main')).removesuffix('.yml')}.yml"
+    inner = [t for t in _walk_tasks(_load_yaml(entry)) if any(a in t for a in TEMPLATE_ACTIONS)]
+    if not inner:
+        return None
+    if len(inner) > 1:
+        raise ValueError(f"{entry}: more than one template task; render.py renders one per entry point")
+    targs = next(inner[0][a] for a in TEMPLATE_ACTIONS if a in inner[0])
+    common_vars = {**(_load_yaml(root / "roles" / "common" / "defaults" / "main.yml") or {}),
+                   **(_load_yaml(root / "roles" / "common" / "vars" / "main.yml") or {}),
+                   **(task.get("vars") or {})}
+    return TemplateTask(
+        role=role,
+        taskfile=str(taskfile.relative_to(root)),
+        name=task.get("name", ""),
+        src=str(root / "roles" / "common" / "templates" / targs["src"]),
+        dest=str(targs["dest"]),
+        vars=common_vars,
+        mode=str(targs["mode"]) if "mode" in targs else None,
+    )
+
+
 def template_tasks(root: Path = ROOT) -> list[TemplateTask]:
     """Every template task of every role, from its task files."""
     found = []
     for taskfile in sorted((root / "roles").glob("*/tasks/*.yml")):
         role = taskfile.parent.parent.name
+        if role == "common":
+            continue  # its templates render where a role includes them (_shared_template)
         for task in _walk_tasks(_load_yaml(taskfile)):
             action = next((a for a in TEMPLATE_ACTIONS if a in task), None)
+            shared = _shared_template(role, taskfile, task, root)
+            if shared is not None:
+                found.append(shared)
+                continue
             if action is None:
                 continue
             args = task[action]
@@ -286,6 +326,10 @@ def _facts_play(fact_set: str) -> dict:
         "tasks": [{
             "name": "Set the facts",
             "ansible.builtin.set_fact": {**FACT_SETS[fact_set], "cacheable": True},
+        }, {
+            # What the roles' own runs of this entry point set (the redis role's container branches read it).
+            "name": "Note whether the host is a container, as the roles do",
+            "ansible.builtin.include_role": {"name": "common", "tasks_from": "container"},
         }],
     }
 

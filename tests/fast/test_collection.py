@@ -36,7 +36,8 @@ import render
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = ROOT / ".venv" / "bin"
-ROLES = sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/meta/argument_specs.yml"))
+ROLES = sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/meta/argument_specs.yml")
+               if p.parent.parent.name != "common")  # the internal role has no assert entry point
 FQCN = "taskstack.stack"
 TARBALL = "taskstack-stack-{version}.tar.gz"
 
