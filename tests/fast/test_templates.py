@@ -76,3 +76,24 @@ def test_site_plays_are_found():
     assert roles == on_disk, (f"roles in playbooks/site.yml: {sorted(roles)}; roles on disk: {sorted(on_disk)}: "
                               "a role no play runs is never rendered with the contract")
 
+
+
+def test_the_secrets_have_one_list():
+    """inventories/production/group_vars/all/vault.yml.example is the list of the stack's secrets: it names
+    every vault_* variable the contract and inventories use (scripts/setup and bench/run generate exactly its
+    names), and the Molecule base configuration generates each of them for every scenario."""
+    import re
+
+    import yaml
+
+    example = ROOT / "inventories" / "production" / "group_vars" / "all" / "vault.yml.example"
+    listed = sorted(yaml.safe_load(example.read_text()))
+    assert listed == render.vault_names(), f"vault.yml.example lists {listed}, the repository uses {render.vault_names()}"
+    molecule = yaml.safe_load((ROOT / ".config" / "molecule" / "config.yml").read_text())
+    generated = molecule["provisioner"]["inventory"]["group_vars"]["all"]
+    assert sorted(n for n in generated if n.startswith("vault_")) == listed
+    for name, value in generated.items():
+        # each in its own lookup file, named after the secret (tests read them by that name)
+        assert re.search(r"/secrets/" + re.escape(name.removeprefix("vault_")) + r"'", value), (name, value)
+    setup = (ROOT / "scripts" / "setup").read_text()
+    assert "vault.yml.example" in setup and "redis_admin_password" not in setup

@@ -26,4 +26,4 @@ def node_host(host):
 
 @pytest.fixture()
 def login():
-    return ("operator", secret("flower_admin"))
+    return ("operator", secret("flower_password"))

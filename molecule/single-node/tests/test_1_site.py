@@ -28,7 +28,7 @@ def test_flower_lists_the_pool_only_with_a_login(host):
     status, _ = http_get(host, "http://127.0.0.1:5555/api/workers")
     assert status == 401
     status, body = http_get(host, "http://127.0.0.1:5555/api/workers?refresh=1", "operator",
-                            secret("flower_admin"), timeout=30)
+                            secret("flower_password"), timeout=30)
     assert status == 200, body[:500]
     assert "default@single-node" in json.loads(body)
 

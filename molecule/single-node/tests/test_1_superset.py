@@ -46,7 +46,8 @@ def test_configuration_is_private_and_has_no_secret_outside(host):
     assert secret("superset_secret_key") in config.content_string
     for path in ("/etc/superset/superset.env", f"/etc/systemd/system/{WEB}"):
         text = host.file(path).content_string
-        for name in ("superset_secret_key", "superset_gaq_jwt", "db", "redis_app", "redis_celery"):
+        for name in ("superset_secret_key", "superset_gaq_jwt_secret", "db_password", "redis_app_password",
+                     "redis_celery_password"):
             assert secret(name) not in text, f"{name} secret in {path}"
 
 
@@ -115,10 +116,10 @@ def bootstrap(host, password: str) -> dict:
 def test_one_boot_reads_the_schema_head_and_the_admin_account(host):
     """A converged re-run boots Superset once: that read finds the schema at alembic's head and the admin
     account as asked, and reports a different password as a change (without making it, in check mode)."""
-    assert bootstrap(host, secret("superset_admin")) == {"at_head": True, "actions": []}
-    assert bootstrap(host, secret("superset_admin") + "-rotated") == {"at_head": True,
+    assert bootstrap(host, secret("superset_admin_password")) == {"at_head": True, "actions": []}
+    assert bootstrap(host, secret("superset_admin_password") + "-rotated") == {"at_head": True,
                                                                       "actions": ["admin admin password"]}
-    assert bootstrap(host, secret("superset_admin"))["actions"] == []
+    assert bootstrap(host, secret("superset_admin_password"))["actions"] == []
 
 
 # playbooks/app.yml alone refuses the role's bad inputs too. The published SECRET_KEY, admin:admin and the

@@ -57,7 +57,7 @@ def test_worker_child_killed_mid_task_loses_none_of_100_queries(node):
     child three times."""
     SupersetProbe(node)  # installs the probe
     since = node.run("date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
-    probe = (f"SUPERSET_PROBE_USER=admin SUPERSET_PROBE_PASSWORD={shlex.quote(secret('superset_admin'))} "
+    probe = (f"SUPERSET_PROBE_USER=admin SUPERSET_PROBE_PASSWORD={shlex.quote(secret('superset_admin_password'))} "
              f"{PYTHON} /usr/local/bin/superset_probe.py http://127.0.0.1:8088 sqllab-batch analytics 100 "
              "'SELECT {i} AS n, count(*) AS numbers FROM generate_series(1, 5000000)' "
              "> /var/tmp/batch.json 2> /var/tmp/batch.err")

@@ -56,7 +56,7 @@ def test_redis_answers_stack_hosts_only_with_a_login(stack):
     assert "AuthenticationError" in anonymous or "NOAUTH" in anonymous, anonymous
     wrong = worker.run(f"{script} celery not-the-password").stdout
     assert "AuthenticationError" in wrong or "WRONGPASS" in wrong, wrong
-    assert worker.run(f"{script} celery {shlex.quote(secret('redis_celery'))}").stdout.strip() == "True"
+    assert worker.run(f"{script} celery {shlex.quote(secret('redis_celery_password'))}").stdout.strip() == "True"
     # Listening on the private address, never on every address.
     listening = stack["stack-redis"].run("ss -Hltn 'sport = :6379'").stdout
     assert "0.0.0.0:6379" not in listening and "*:6379" not in listening, listening
@@ -77,7 +77,7 @@ def test_tasks_of_one_queue_spread_over_both_worker_hosts(stack):
 
 def test_flower_lists_both_worker_hosts(stack):
     status, body = http_get(stack["stack-worker2"], "http://127.0.0.1:5555/api/workers?refresh=1",
-                            "operator", secret("flower_admin"), timeout=30)
+                            "operator", secret("flower_password"), timeout=30)
     assert status == 200, body[:500]
     nodes = set(json.loads(body))
     assert {"default@stack-worker1", "default@stack-worker2"} <= nodes, nodes

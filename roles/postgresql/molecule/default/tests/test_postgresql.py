@@ -30,10 +30,10 @@ def test_listens_on_loopback_only(host):
 def test_the_application_role_logs_in_and_owns_its_database(host):
     out = psql(host, "SELECT current_user, current_database(), "
                      "(SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'taskstack'), "
-                     "(SELECT rolsuper FROM pg_roles WHERE rolname = 'taskstack')", password=secret("db"))
+                     "(SELECT rolsuper FROM pg_roles WHERE rolname = 'taskstack')", password=secret("db_password"))
     assert out.rc == 0, out.stderr
     assert out.stdout.strip() == "taskstack|taskstack|taskstack|f"
-    assert psql(host, "CREATE TABLE probe (id int); DROP TABLE probe;", password=secret("db")).rc == 0
+    assert psql(host, "CREATE TABLE probe (id int); DROP TABLE probe;", password=secret("db_password")).rc == 0
 
 
 def test_wrong_or_missing_password_is_refused(host):

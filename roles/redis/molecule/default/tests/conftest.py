@@ -44,7 +44,7 @@ class RedisClient:
 
 @pytest.fixture()
 def admin(host):
-    return RedisClient(host, "redis-admin", secret("redis_admin"))
+    return RedisClient(host, "redis-admin", secret("redis_admin_password"))
 
 
 @pytest.fixture()
