@@ -112,6 +112,9 @@ def build_root(root: Path, host_files) -> Path:
             stand_in = root / SYSTEM_UNITS.relative_to("/") / name
             stand_in.write_text(STAND_IN.format(name=name))
             unit_texts.append(stand_in.read_text())
+        else:
+            # A package's unit this machine has (postgresql@.service): the programs it runs may be absent here.
+            unit_texts += [b.read_text() for b in bases if b.exists()]
     for text in unit_texts:
         for command in unit_commands(text):
             if command.startswith("/"):

@@ -6,7 +6,7 @@ import shlex
 import pytest
 
 from conftest import CONVERGE
-from stacktest import REPO, assert_check_mode_clean, assert_refused, assert_service_up, secret
+from stacktest import REPO, assert_check_mode_clean, assert_refused, assert_sandbox_score, assert_service_up, secret
 
 testinfra_hosts = ["debian12", "debian13"]
 
@@ -20,6 +20,19 @@ def test_postgresql_is_enabled_and_running(host):
     assert_service_up(host, "postgresql.service")
     major = host.run("pg_lsclusters -h").stdout.split()[0]
     assert major == {"debian12": "15", "debian13": "17"}[host.backend.host]
+
+
+def test_the_cluster_runs_sandboxed(host):
+    """Debian's postgresql@.service scores 9.6 UNSAFE without the drop-in; with it the cluster runs as
+    postgres (no root process, no capability) and scores like the stack's other units."""
+    major = host.run("pg_lsclusters -h").stdout.split()[0]
+    unit = f"postgresql@{major}-main.service"
+    assert host.file("/etc/systemd/system/postgresql@.service.d/10-sandbox.conf").exists
+    assert_sandbox_score(host, unit)
+    main_pid = host.run(f"systemctl show -p MainPID --value {unit}").stdout.strip()
+    assert host.run(f"ps -o user= -p {main_pid}").stdout.strip() == "postgres"
+    caps = host.run(f"grep CapEff /proc/{main_pid}/status").stdout.split()[1]
+    assert int(caps, 16) == 0, f"the postmaster has capabilities {caps}"
 
 
 def test_listens_on_loopback_only(host):
