@@ -97,3 +97,38 @@ def test_the_secrets_have_one_list():
         assert re.search(r"/secrets/" + re.escape(name.removeprefix("vault_")) + r"'", value), (name, value)
     setup = (ROOT / "scripts" / "setup").read_text()
     assert "vault.yml.example" in setup and "redis_admin_password" not in setup
+
+
+def test_setup_generates_the_secrets_of_any_inventory(tmp_path):
+    """scripts/setup --secrets INVENTORY writes every secret of the list into the inventory's
+    group_vars/all/vault.yml (mode 0600), keeps existing values on a re-run, and vault-encrypts the file when
+    given a vault password file (without root, Docker or network)."""
+    import shutil
+    import stat
+    import subprocess
+
+    import yaml
+
+    inventory = tmp_path / "mysite"
+    shutil.copytree(ROOT / "inventories" / "production", inventory)
+    vault = inventory / "group_vars" / "all" / "vault.yml"
+    example = yaml.safe_load((inventory / "group_vars" / "all" / "vault.yml.example").read_text())
+    setup = [str(ROOT / "scripts" / "setup"), "--secrets", str(inventory)]
+    env = {k: v for k, v in os.environ.items() if k != "ANSIBLE_VAULT_PASSWORD_FILE"}
+    first = subprocess.run(setup, capture_output=True, text=True, env=env, check=False)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert stat.S_IMODE(vault.stat().st_mode) == 0o600
+    values = yaml.safe_load(vault.read_text())
+    assert sorted(values) == sorted(example)
+    assert all(len(v) >= 48 for v in values.values()) and len(set(values.values())) == len(values)
+    again = subprocess.run(setup, capture_output=True, text=True, env=env, check=False)
+    assert again.returncode == 0 and yaml.safe_load(vault.read_text()) == values, again.stdout
+    password = tmp_path / "vault-password"
+    password.write_text("a-test-vault-password\n")
+    encrypted = subprocess.run(setup + ["--vault-password-file", str(password)], capture_output=True, text=True,
+                               env=env, check=False)
+    assert encrypted.returncode == 0, encrypted.stdout + encrypted.stderr
+    assert vault.read_text().startswith("$ANSIBLE_VAULT;")
+    view = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-vault"), "view", "--vault-password-file",
+                           str(password), str(vault)], capture_output=True, text=True, check=False)
+    assert view.returncode == 0 and yaml.safe_load(view.stdout) == values, view.stderr
