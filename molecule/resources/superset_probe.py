@@ -6,6 +6,10 @@
     superset_probe.py BASE sqllab-batch DATABASE_NAME COUNT SQL
                                                       -> COUNT async SQL Lab queries ({i} in SQL is the index),
                                                          submitted at once, polled until every one has ended
+    superset_probe.py BASE validate DATABASE_NAME SQL -> SQL Lab's syntax check of SQL (the editor's red marks)
+    superset_probe.py BASE page PATH                  -> an anonymous GET of a page: status, its
+                                                         Content-Security-Policy, the outside hosts it names in
+                                                         src= and href= attributes
     superset_probe.py BASE sqllab-latency DATABASE_NAME COUNT SQL
                                                       -> COUNT sqllab round trips one after the other: p50/p95/p99
                                                          of submit-to-result (results fetched) in ms
@@ -180,10 +184,35 @@ def chart(superset: Superset, database: str) -> dict:
     return answer
 
 
+def validate(superset: Superset, database: str, sql: str) -> dict:
+    database_id = superset.database_id(database)
+    reply = superset.post(f"/api/v1/database/{database_id}/validate_sql/", {"sql": sql})
+    try:
+        body = reply.json()
+    except ValueError:
+        body = {"text": reply.text[:2000]}
+    return {"status": reply.status_code, "result": body.get("result"), "body": body}
+
+
+def page(base: str, path: str) -> dict:
+    import re  # noqa: PLC0415
+
+    reply = requests.get(f"{base.rstrip('/')}{path}", timeout=30)
+    outside = sorted({m for m in re.findall(r"""(?:src|href)=["']https?://([^/"':]+)""", reply.text)
+                      if m not in ("127.0.0.1", "localhost")})
+    return {"status": reply.status_code, "csp": reply.headers.get("Content-Security-Policy", ""),
+            "outside": outside}
+
+
 def main() -> int:
     base, command, database = sys.argv[1:4]
+    if command == "page":
+        print(json.dumps(page(base, database)))
+        return 0
     superset = Superset(base)
-    if command == "sqllab":
+    if command == "validate":
+        answer = validate(superset, database, sys.argv[4])
+    elif command == "sqllab":
         answer = sqllab(superset, database, sys.argv[4])
     elif command == "sqllab-latency":
         answer = sqllab_latency(superset, database, int(sys.argv[4]), sys.argv[5])

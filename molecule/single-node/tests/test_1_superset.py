@@ -78,6 +78,34 @@ def test_sqllab_async_query_runs_in_a_worker_and_returns(host, probe):
     assert ".> task events: ON" in logs, journal(host, WORKER)
 
 
+def test_sqllab_syntax_check_accepts_valid_sql_and_marks_an_error(host, probe):
+    """SQL Lab checks the SQL as it is typed (Superset's PostgreSQL validator, which runs ecpg): valid SQL gets
+    no mark, a typo gets one on its line, and the web server logs no traceback for either."""
+    since = host.run("date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
+    good = probe("validate", "analytics", "SELECT 1 AS one, now() AS at")
+    assert good["status"] == 200 and good["result"] == [], good
+    bad = probe("validate", "analytics", "SELEC 1")
+    assert bad["status"] == 200 and bad["result"] and bad["result"][0]["line_number"] == 1, bad
+    log = host.run(f"journalctl -u {WEB} --since {shlex.quote(since)} --no-pager").stdout
+    assert "Traceback" not in log and "ecpg" not in log, log[-3000:]
+
+
+def test_pages_load_nothing_from_outside_hosts(host, probe):
+    """No call-out by default: the Content-Security-Policy lets a browser load images, scripts, styles, fonts
+    and connections from the server itself only (Superset's telemetry pixel, on every page's menu, included),
+    and the pages name no outside host to load from."""
+    for path in ("/login/", "/superset/welcome/"):
+        answer = probe("page", path)
+        assert answer["status"] in (200, 302), answer
+        csp = dict(part.strip().split(" ", 1) for part in answer["csp"].split(";") if " " in part.strip())
+        for directive in ("img-src", "script-src", "style-src", "font-src", "connect-src", "default-src"):
+            sources = csp.get(directive, csp["default-src"]).split()
+            assert all(not s.startswith(("http:", "https:")) and "." not in s.strip("'") for s in sources), \
+                (directive, sources)
+        assert "scarf" not in answer["csp"]
+        assert answer["outside"] == [], answer
+
+
 def test_chart_data_with_global_async_queries(host, probe):
     answer = probe("chart", "analytics")
     print(f"\nchart data with GLOBAL_ASYNC_QUERIES: {answer}")
