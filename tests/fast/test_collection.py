@@ -13,8 +13,8 @@ repository's ansible.cfg nor its roles_path can help: a playbook imports each ro
 fully qualified name (argument specs, then tasks/assert.yml), and the collection's own playbooks run by theirs
 (`taskstack.stack.validate` with the contract the collection carries). Everything runs on localhost with the
 local connection and --check, and only checks inputs: nothing on this machine changes. Bad values must be
-refused with the variable named. One difference from the repository's own layout is pinned down as well: the
-redis role's filter plugins are found only with the filter_plugins setting docs/collection.md gives.
+refused with the variable named. The redis role's filters (plugins/filter/, called by their full names) work
+there without any plugin setting.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ PLANTED = {
     "inventories/single-node/group_vars/all/secrets.yml": "---\n# Planted by tests/fast/test_collection.py.\n",
     f".molecule-logs/planted-{os.getpid()}.log": "planted by tests/fast/test_collection.py\n",
     "examples/jobsite/db.sqlite3": "",
-    "roles/redis/filter_plugins/__pycache__/planted.cpython-311.pyc": "",
+    "plugins/filter/__pycache__/planted.cpython-311.pyc": "",
 }
 
 # Top-level entries the collection leaves out (development and test tooling), besides what git ignores.
@@ -183,7 +183,7 @@ def test_build_holds_the_roles_playbooks_and_contract(built):
     expected = ["MANIFEST.json", "FILES.json", "README.md", "meta/runtime.yml", "playbooks/site.yml",
                 "playbooks/validate.yml", "group_vars/all/stack.yml", "templates/superset/superset_config.py.j2",
                 "templates/django/settings.py.j2", "examples/jobsite/manage.py",
-                "inventories/production/group_vars/all/vault.yml.example", "roles/redis/filter_plugins/redis.py",
+                "inventories/production/group_vars/all/vault.yml.example", "plugins/filter/redis.py",
                 "roles/superset/files/superset-bootstrap", "docs/collection.md"]
     missing = [n for n in expected if n not in members]
     assert not missing, f"missing from {tarball.name}: {missing}"
@@ -285,7 +285,7 @@ def _checks_playbook() -> list[dict]:
 
 
 def _filters_playbook() -> list[dict]:
-    """The redis role's variables that go through its filter plugins (roles/redis/filter_plugins)."""
+    """The redis role's variables that go through its filter plugins (plugins/filter/redis.py)."""
     return [{"name": "Evaluate the redis role's filtered variables", "hosts": "good", "gather_facts": False,
              "tasks": [
                  {"name": "Load the redis role (its defaults and vars, no task)",
@@ -330,8 +330,6 @@ def runs(installed, work) -> dict[str, tuple[subprocess.CompletedProcess, dict]]
         "good": (["-i", "hosts.yml", "--limit", "good", "checks.yml"], {}),
         "bad": (["-i", "hosts.yml", "--limit", "bad_size,bad_port", "checks.yml"], {}),
         "filters": (["-i", "hosts.yml", "filters.yml"], {}),
-        "filters+path": (["-i", "hosts.yml", "filters.yml"],
-                         {"ANSIBLE_FILTER_PLUGINS": str(collection_dir / "roles" / "redis" / "filter_plugins")}),
         "site syntax": (["--syntax-check", "-i", "single-node.yml", f"{FQCN}.site"],
                         {"ANSIBLE_STDOUT_CALLBACK": "ansible.builtin.default"}),
         "validate": (["-i", "single-node.yml", "-e", "@vault.json", "-e", "stack_app_flavour=django",
@@ -396,18 +394,11 @@ def test_bad_values_are_refused_with_the_variable_named(runs):
         _explain("bad", runs["bad"])
 
 
-def test_redis_filters_need_the_plugin_path_docs_give(runs):
-    """A role in a collection gets no role-embedded plugins (ansible-core loads roles/<role>/filter_plugins only
-    for roles outside collections): the redis role's filters are found only with the filter_plugins setting
-    docs/collection.md gives. When this first half fails, the role no longer needs it: update the docs."""
+def test_redis_filters_resolve_by_their_full_names(runs):
+    """The redis role calls its filters as taskstack.stack.redis_* (plugins/filter/redis.py): inside the
+    installed collection they resolve with no filter_plugins setting."""
     proc, result = runs["filters"]
-    _, message = _failures(result).get("good", ("", ""))
-    assert proc.returncode != 0 and "No filter named 'redis_size_to_bytes'" in message, (
-        "the redis role's filters now resolve in the collection without ANSIBLE_FILTER_PLUGINS: drop the "
-        "workaround from docs/collection.md and this half of the test\n" + _explain("filters", runs["filters"]))
-    proc, result = runs["filters+path"]
-    assert proc.returncode == 0 and not _failures(result), _explain("filters+path", runs["filters+path"])
-
+    assert proc.returncode == 0 and result and not _failures(result), _explain("filters", runs["filters"])
 
 def test_collection_playbooks_run_by_fqcn(runs):
     """The collection's playbooks by their names, with the contract the collection carries (its vars plugin)

@@ -18,7 +18,7 @@ PLUGIN_DIRS = ("roles/*/filter_plugins", "roles/*/test_plugins", "filter_plugins
 
 # The filters and tests this file covers, by plugin file.
 TESTED = {
-    "roles/redis/filter_plugins/redis.py": {"redis_size_to_bytes", "redis_unquote", "redis_conf_parse",
+    "plugins/filter/redis.py": {"redis_size_to_bytes", "redis_unquote", "redis_conf_parse",
                                             "redis_conf_changes"},
 }
 
@@ -61,7 +61,7 @@ def test_every_tested_plugin_exists():
 
 # The redis role's filters ---------------------------------------------------------------------------------
 
-redis = load(ROOT / "roles/redis/filter_plugins/redis.py")
+redis = load(ROOT / "plugins/filter/redis.py")
 
 
 @pytest.mark.parametrize("value, expected", [

@@ -229,7 +229,7 @@ _redis_filters = {}
 def role_filters():
     """The redis role's filter plugin module, loaded from its file."""
     if not _redis_filters:
-        path = ROOT / "roles" / "redis" / "filter_plugins" / "redis.py"
+        path = ROOT / "plugins" / "filter" / "redis.py"
         spec = importlib.util.spec_from_file_location("fast_redis_filters", path)
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
