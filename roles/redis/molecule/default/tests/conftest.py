@@ -49,7 +49,7 @@ def admin(host):
 
 @pytest.fixture()
 def users(host):
-    return {name: RedisClient(host, name, secret(f"redis_{name}")) for name in ("celery", "app", "flower")}
+    return {name: RedisClient(host, name, secret(f"redis_{name}_password")) for name in ("celery", "app", "flower")}
 
 
 @pytest.fixture()
