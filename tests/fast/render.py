@@ -5,8 +5,8 @@ The render playbook is generated from the repository itself, so that nothing of 
 * which templates exist, and their `src`, `dest`, `mode`, `loop` and `vars`: every `ansible.builtin.template`
   task in roles/<role>/tasks/*.yml, expressions used verbatim (a pool's drop-in is rendered once per pool);
 * which role runs on which hosts, with which role and play vars: the plays of playbooks/site.yml and
-  everything it imports (plays made only of `group_by` tasks, such as flavour.yml, are copied as they are;
-  pre_tasks, post_tasks and `when:` of role entries are not). A host renders a role once per run, in the
+  everything it imports (plays made only of `group_by` and `assert` tasks, such as flavour.yml, are copied as
+  they are; pre_tasks, post_tasks and `when:` of role entries are not). A host renders a role once per run, in the
   first play that runs the role there, as site.yml installs a host's application once;
 * the variables: each render play imports its role (`import_role`, `tasks_from: assert`), which brings the
   role's defaults/ and vars/ into the play exactly as in a real run (filter plugins included), and runs the
@@ -47,7 +47,9 @@ ROLES = ROOT / "roles"
 ANSIBLE_PLAYBOOK = ROOT / ".venv" / "bin" / "ansible-playbook"
 
 TEMPLATE_ACTIONS = ("ansible.builtin.template", "ansible.legacy.template", "template")
-GROUPING_ACTIONS = ("ansible.builtin.group_by", "ansible.legacy.group_by", "group_by")
+GROUPING_ACTIONS = ("ansible.builtin.group_by", "ansible.legacy.group_by", "group_by",
+                    # flavour.yml checks that the contract is loaded before it groups
+                    "ansible.builtin.assert")
 
 # Role variables whose values the checks compare with the rendered files (the redis role's change detection
 # parses redis.conf back and compares it with __redis_full_config).

@@ -132,3 +132,20 @@ def test_setup_generates_the_secrets_of_any_inventory(tmp_path):
     view = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-vault"), "view", "--vault-password-file",
                            str(password), str(vault)], capture_output=True, text=True, check=False)
     assert view.returncode == 0 and yaml.safe_load(view.stdout) == values, view.stderr
+
+
+def test_a_run_without_the_repository_config_is_told_why(tmp_path):
+    """ansible-playbook started elsewhere, without the repository's ansible.cfg, loads no contract (the vars
+    plugin is enabled there): the first play stops with a message that says so and how to fix it."""
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ANSIBLE_")}
+    env.update(ANSIBLE_NOCOLOR="1", ANSIBLE_LOCAL_TEMP=str(tmp_path / "tmp"), HOME=str(tmp_path))
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+    proc = subprocess.run([str(ROOT / ".venv" / "bin" / "ansible-playbook"), "--check", "-i", str(inventory),
+                           str(ROOT / "playbooks" / "validate.yml")], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, check=False, timeout=120)
+    assert proc.returncode != 0
+    assert "The stack contract (group_vars/ at the top of the repository) is not loaded" in proc.stdout + proc.stderr
+    assert "ANSIBLE_CONFIG=" in proc.stdout + proc.stderr
