@@ -121,3 +121,15 @@ def secrets(rendered) -> dict[str, str]:
 def host_files(rendered) -> dict[str, render.Rendered]:
     """Every file rendered for the same host in the same case, by destination."""
     return {f.dest: f for f in all_files() if f.case == rendered.case and f.host == rendered.host}
+
+
+def load_script(path: Path, name: str):
+    """A Python script of the repository without a .py suffix (bench/run, scripts/role-docs) as a module."""
+    import importlib.machinery  # noqa: PLC0415
+    import importlib.util  # noqa: PLC0415
+
+    loader = importlib.machinery.SourceFileLoader(name, str(path))
+    spec = importlib.util.spec_from_loader(name, loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module

@@ -10,28 +10,19 @@ markers as it was; a file without the markers is refused before anything runs.
 from __future__ import annotations
 
 import copy
-import importlib.machinery
-import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "run"
 
 
-def _load():
-    loader = importlib.machinery.SourceFileLoader("bench_run", str(BENCH))
-    spec = importlib.util.spec_from_loader("bench_run", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-bench = _load()
+bench = load_script(BENCH, "bench_run")
 
 
 def _pool(rate, low, high, cpu, p50, p95, p99):

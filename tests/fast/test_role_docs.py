@@ -11,8 +11,6 @@ around the markers is kept, that a rerun changes nothing, and that --check names
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import os
 import re
 import secrets
@@ -23,20 +21,13 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import load_script
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "role-docs"
 
 
-def _load():
-    loader = importlib.machinery.SourceFileLoader("role_docs", str(SCRIPT))
-    spec = importlib.util.spec_from_loader("role_docs", loader)
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-docs = _load()
+docs = load_script(SCRIPT, "role_docs")
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
