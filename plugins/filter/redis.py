@@ -1,5 +1,7 @@
-"""Filters of the redis role: Redis size syntax and redis.conf parsing for change detection."""
+"""Filters of the stack: Redis size syntax, redis.conf and sentinel.conf parsing for change detection, the
+contract's Redis URLs and host addresses."""
 
+import fnmatch
 import re
 
 _UNITS = {
@@ -33,6 +35,13 @@ def redis_unquote(value):
     return text
 
 
+def redis_quote(value):
+    """Quote a value for redis.conf, sentinel.conf or a redis-cli command line read from stdin: double quotes,
+    with backslash and double quote escaped, as Redis's own argument splitter reads them."""
+    text = str(value)
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def redis_conf_parse(text):
     """Parse redis.conf text into {directive: value}; comments and blank lines are skipped."""
     parsed = {}
@@ -55,13 +64,74 @@ def redis_conf_changes(desired, current):
     return changed
 
 
+# Sentinel options that belong to one monitored master ("sentinel <option> <master> <value>").
+_SENTINEL_MASTER_OPTIONS = {
+    "monitor", "down-after-milliseconds", "failover-timeout", "parallel-syncs", "auth-pass", "auth-user",
+    "notification-script", "client-reconfig-script", "config-epoch", "leader-epoch", "known-replica",
+    "known-sentinel", "rename-command", "master-reboot-down-after-period",
+}
+
+
+def sentinel_conf_parse(text):
+    """Parse sentinel.conf into {key: value}: server directives by name ("port"), Sentinel's own as
+    "sentinel <option>" ("sentinel sentinel-user") or, per master, "sentinel <option> <master>". Sentinel
+    rewrites the file in its own format (quotes, case): the values are unquoted, the keys lower-cased."""
+    parsed = {}
+    for line in (text or "").splitlines():
+        words = line.strip().split()
+        if not words or words[0].startswith("#"):
+            continue
+        key = words[0].lower()
+        if key != "sentinel":
+            parsed[key] = redis_unquote(" ".join(words[1:]))
+            continue
+        if len(words) < 2:
+            continue
+        option = words[1].lower()
+        if option in _SENTINEL_MASTER_OPTIONS and len(words) >= 3:
+            parsed[f"sentinel {option} {words[2]}"] = redis_unquote(" ".join(words[3:]))
+        else:
+            parsed[f"sentinel {option}"] = redis_unquote(" ".join(words[2:]))
+    return parsed
+
+
+def redis_glob_matches(pattern, text):
+    """Whether a Redis glob pattern (ACL key or channel patterns: *, ?, [...], \\ escapes) matches text."""
+    return fnmatch.fnmatchcase(str(text), str(pattern))
+
+
+def redis_urls(endpoints, scheme, user, password, db):
+    """One Redis URL per endpoint ("host:port"), joined with ";" as Celery and kombu read a list of
+    sentinels. The password must already be URL-encoded."""
+    if isinstance(endpoints, str):
+        endpoints = [endpoints]
+    if not endpoints:
+        raise ValueError("redis_urls needs at least one endpoint")
+    return ";".join(f"{scheme}://{user}:{password}@{endpoint}/{db}" for endpoint in endpoints)
+
+
+def host_addresses(hosts, hostvars):
+    """The address Ansible reaches each inventory host at: its ansible_host, or its name."""
+    addresses = []
+    for host in hosts:
+        variables = hostvars[host] if host in hostvars else {}
+        address = variables.get("ansible_host") if hasattr(variables, "get") else None
+        addresses.append(str(address or host))
+    return addresses
+
+
 class FilterModule:
-    """Redis role filters."""
+    """The stack's filters (taskstack.stack.*)."""
 
     def filters(self):
         return {
             "redis_size_to_bytes": redis_size_to_bytes,
             "redis_unquote": redis_unquote,
+            "redis_quote": redis_quote,
             "redis_conf_parse": redis_conf_parse,
             "redis_conf_changes": redis_conf_changes,
+            "sentinel_conf_parse": sentinel_conf_parse,
+            "redis_urls": redis_urls,
+            "redis_glob_matches": redis_glob_matches,
+            "host_addresses": host_addresses,
         }

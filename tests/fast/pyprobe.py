@@ -4,9 +4,9 @@
     python pyprobe.py script SCRIPT ARG...       run SCRIPT as __main__ with ARGs (e.g. the superset role's
                                                  superset-check-config), with the same stand-ins
 
-The stand-ins replace what the control node does not have (Celery, cachelib): they accept any arguments
-and keep them, so that the file runs as far as its own code goes. Settings are printed as JSON: classes as
-the dict of their public attributes, other objects as {"__repr__": ...}.
+The stand-ins replace what the control node does not have (Celery, cachelib, redis-py's Sentinel): they accept
+any arguments and keep them, so that the file runs as far as its own code goes. Settings are printed as JSON:
+classes as the dict of their public attributes, other objects as {"__repr__": ...}.
 """
 
 import json
@@ -28,10 +28,19 @@ class _Anything:
         return f"{type(self).__name__}(*{self.args!r}, **{self.kwargs!r})"
 
 
+class _Sentinel(_Anything):
+    """redis.sentinel.Sentinel: master_for gives a client that keeps its arguments and its Sentinel."""
+
+    def master_for(self, *args, **kwargs):
+        return type("Redis", (_Anything,), {})(*args, sentinel=self, **kwargs)
+
+
 def _install_stand_ins():
     modules = {
         "cachelib": {},
         "cachelib.redis": {"RedisCache": type("RedisCache", (_Anything,), {})},
+        "redis": {},
+        "redis.sentinel": {"Sentinel": _Sentinel},
         "celery": {"Celery": type("Celery", (_Anything,), {}), "shared_task": lambda *a, **k: (lambda f: f)},
         "celery.schedules": {"crontab": lambda **kwargs: {"crontab": kwargs}},
     }

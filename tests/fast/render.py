@@ -54,6 +54,9 @@ GROUPING_ACTIONS = ("ansible.builtin.group_by", "ansible.legacy.group_by", "grou
 # Role variables whose values the checks compare with the rendered files (the redis role's change detection
 # parses redis.conf back and compares it with __redis_full_config).
 PROBES = {"redis": ["__redis_full_config"]}
+# Facts a role sets at run time from the live system that its templates read: fixed values here.
+RUNTIME_VARS = {"redis": {"__redis_master_address": "{{ redis_announce_ip | default('192.0.2.10', true) }}:6379",
+                          "__redis_tune_kernel": True}}
 
 # Fixed facts instead of this machine's: the results do not depend on where the checks run. "vm" is a Debian
 # 12 virtual machine (what the inventories describe), "container" a Debian 12 container (the Molecule test
@@ -98,6 +101,8 @@ class TemplateTask:
     loop_var: str = "item"
     vars: dict | None = None
     mode: str | None = None
+    # The task's `when` conditions and its enclosing blocks': a host where they are false does not render it.
+    when: tuple = ()
 
     @property
     def label(self) -> str:
@@ -160,6 +165,25 @@ def _walk_tasks(tasks):
                 yield from _walk_tasks(task[key])
 
 
+def _conditions(task: dict) -> tuple:
+    when = task.get("when")
+    if when is None:
+        return ()
+    return tuple(str(c) for c in (when if isinstance(when, list) else [when]))
+
+
+def _walk_tasks_when(tasks, inherited: tuple = ()):
+    """Like _walk_tasks, with the `when` conditions each task inherits from its blocks and its own."""
+    for task in tasks or []:
+        if not isinstance(task, dict):
+            continue
+        conditions = inherited + _conditions(task)
+        yield task, conditions
+        for key in ("block", "rescue", "always"):
+            if key in task:
+                yield from _walk_tasks_when(task[key], conditions)
+
+
 INCLUDE_ROLE_ACTIONS = ("ansible.builtin.include_role", "ansible.builtin.import_role", "include_role",
                         "import_role")
 
@@ -174,7 +198,8 @@ def _shared_template(role: str, taskfile: Path, task: dict, root: Path) -> Templ
     if args.get("name") != "common":
         return None
     entry = root / "roles" / "common" / "tasks" / f"{str(args.get('tasks_from', 'main')).removesuffix('.yml')}.yml"
-    inner = [t for t in _walk_tasks(_load_yaml(entry)) if any(a in t for a in TEMPLATE_ACTIONS)]
+    inner_when = [(t, c) for t, c in _walk_tasks_when(_load_yaml(entry)) if any(a in t for a in TEMPLATE_ACTIONS)]
+    inner = [t for t, _ in inner_when]
     if not inner:
         return None
     if len(inner) > 1:
@@ -191,6 +216,7 @@ def _shared_template(role: str, taskfile: Path, task: dict, root: Path) -> Templ
         dest=str(targs["dest"]),
         vars=common_vars,
         mode=str(targs["mode"]) if "mode" in targs else None,
+        when=_conditions(task) + inner_when[0][1],
     )
 
 
@@ -201,10 +227,11 @@ def template_tasks(root: Path = ROOT) -> list[TemplateTask]:
         role = taskfile.parent.parent.name
         if role == "common":
             continue  # its templates render where a role includes them (_shared_template)
-        for task in _walk_tasks(_load_yaml(taskfile)):
+        for task, conditions in _walk_tasks_when(_load_yaml(taskfile)):
             action = next((a for a in TEMPLATE_ACTIONS if a in task), None)
             shared = _shared_template(role, taskfile, task, root)
             if shared is not None:
+                shared = dataclasses.replace(shared, when=conditions[:len(conditions) - len(_conditions(task))] + shared.when)
                 found.append(shared)
                 continue
             if action is None:
@@ -224,6 +251,7 @@ def template_tasks(root: Path = ROOT) -> list[TemplateTask]:
                 loop_var=loop_var,
                 vars=task.get("vars"),
                 mode=str(args["mode"]) if "mode" in args else None,
+                when=conditions,
             ))
     return found
 
@@ -344,8 +372,14 @@ def _spec(index: int, task: TemplateTask, workdir: Path) -> dict:
     dest_template = workdir / "dest" / f"{index:03d}.j2"
     dest_template.parent.mkdir(parents=True, exist_ok=True)
     dest_template.write_text(f"{task.dest}\n{task.mode or ''}")
+    when_template = ""
+    if task.when:
+        when_path = workdir / "dest" / f"{index:03d}.when.j2"
+        when_path.write_text("{{ (" + " and ".join(f"({c})" for c in task.when) + ") | bool }}")
+        when_template = str(when_path)
     return {
         "index": index,
+        "when_template": when_template,
         "src": task.src,
         "templates_dir": str(ROLES / task.role / "templates"),
         "dest_template": str(dest_template),
@@ -362,10 +396,13 @@ _COMBINED = """\
 {%- for spec in __fast_specs -%}
 {%- for it in (spec.loop if spec.has_loop else [none]) -%}
 {%- set tv = {spec.loop_var: it} if spec.has_loop else {} -%}
+{%- if not spec.when_template
+      or lookup('ansible.builtin.template', spec.when_template, template_vars=tv) | trim == 'True' -%}
 {%- set src = spec.src if spec.src.startswith('/') else spec.templates_dir ~ '/' ~ spec.src -%}
 {%- set _ = out.append({'index': spec.index, 'src': src,
                         'dest_mode': lookup('ansible.builtin.template', spec.dest_template, template_vars=tv),
                         'content': lookup('ansible.builtin.template', src, template_vars=tv)}) -%}
+{%- endif -%}
 {%- endfor -%}
 {%- endfor -%}
 {{ out }}"""
@@ -388,6 +425,8 @@ def _separate_task(index: int, task: TemplateTask) -> dict:
         "vars": {**(task.vars or {}), "__fast_src": task.src},
         "ignore_errors": True,
     }
+    if task.when:
+        rendered["when"] = list(task.when)
     if task.loop is not None:
         rendered["loop"] = task.loop
         if task.loop_var != "item":
@@ -438,7 +477,7 @@ def _role_play(play: RolePlay | None, role: str, tasks: list[tuple[int, Template
         "name": f"Render {role} ({play.origin if play else 'role defaults'})",
         "hosts": play.hosts if play else "all",
         "gather_facts": False,
-        "vars": dict(play.vars) if play else {},
+        "vars": {**RUNTIME_VARS.get(role, {}), **(dict(play.vars) if play else {})},
         "tasks": body,
     }
 

@@ -19,7 +19,8 @@ PLUGIN_DIRS = ("roles/*/filter_plugins", "roles/*/test_plugins", "filter_plugins
 # The filters and tests this file covers, by plugin file.
 TESTED = {
     "plugins/filter/redis.py": {"redis_size_to_bytes", "redis_unquote", "redis_conf_parse",
-                                            "redis_conf_changes"},
+                                "redis_conf_changes", "redis_quote", "sentinel_conf_parse", "redis_urls",
+                                "redis_glob_matches", "host_addresses"},
 }
 
 
@@ -170,3 +171,85 @@ def test_redis_round_trip_through_parse_and_changes():
     desired = {"bind": "127.0.0.1 -::1", "logfile": '""', "save": '"3600 1 300 100"', "dir": "/var/lib/redis"}
     text = "".join(f"{k} {v}\n" for k, v in desired.items())
     assert redis.redis_conf_changes(desired, redis.redis_conf_parse(text)) == []
+
+
+# Sentinel, URLs, quoting ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value, expected", [
+    ("plain", '"plain"'),
+    ('a"b', '"a\\"b"'),
+    ("a\\b", '"a\\\\b"'),
+    ("", '""'),
+])
+def test_redis_quote(value, expected):
+    assert redis.redis_quote(value) == expected
+
+
+def test_redis_quote_round_trips_through_redis_unquote_for_plain_values():
+    assert redis.redis_unquote(redis.redis_quote("p@ss/wd:x")) == "p@ss/wd:x"
+
+
+SENTINEL_CONF = """\
+# managed
+port 26379
+bind 127.0.0.1 -::1 10.0.0.1
+dir "/tmp"
+logfile ""
+SENTINEL resolve-hostnames no
+sentinel sentinel-user sentinel-admin
+sentinel sentinel-pass "s3cret"
+sentinel monitor taskstack 10.0.0.1 6379 2
+sentinel auth-user taskstack sentinel
+sentinel auth-pass taskstack "pw"
+sentinel down-after-milliseconds taskstack 5000
+sentinel known-replica taskstack 10.0.0.2 6379
+sentinel known-replica taskstack 10.0.0.3 6379
+sentinel current-epoch 3
+"""
+
+
+def test_sentinel_conf_parse_reads_what_sentinel_rewrites():
+    parsed = redis.sentinel_conf_parse(SENTINEL_CONF)
+    assert parsed["port"] == "26379"
+    assert parsed["bind"] == "127.0.0.1 -::1 10.0.0.1"
+    assert parsed["dir"] == "/tmp" and parsed["logfile"] == ""
+    assert parsed["sentinel resolve-hostnames"] == "no"   # Sentinel writes some options in capitals
+    assert parsed["sentinel sentinel-pass"] == "s3cret"
+    assert parsed["sentinel monitor taskstack"] == "10.0.0.1 6379 2"
+    assert parsed["sentinel auth-user taskstack"] == "sentinel"
+    assert parsed["sentinel auth-pass taskstack"] == "pw"
+    assert parsed["sentinel down-after-milliseconds taskstack"] == "5000"
+    assert parsed["sentinel current-epoch"] == "3"
+
+
+@pytest.mark.parametrize("text", [None, "", "# only a comment\n\n"])
+def test_sentinel_conf_parse_empty(text):
+    assert redis.sentinel_conf_parse(text) == {}
+
+
+def test_redis_urls_one_per_endpoint_joined_as_celery_reads_them():
+    assert redis.redis_urls(["a:26379", "b:26379"], "sentinel", "celery", "p%2F", 0) == (
+        "sentinel://celery:p%2F@a:26379/0;sentinel://celery:p%2F@b:26379/0")
+    assert redis.redis_urls("127.0.0.1:6379", "redis", "app", "x", 3) == "redis://app:x@127.0.0.1:6379/3"
+
+
+def test_redis_urls_refuses_no_endpoint():
+    with pytest.raises(ValueError):
+        redis.redis_urls([], "redis", "u", "p", 0)
+
+
+@pytest.mark.parametrize("pattern, text, expected", [
+    ("*", "__sentinel__:hello", True),
+    ("__sentinel__:*", "__sentinel__:hello", True),
+    ("_*", "__sentinel__:hello", True),
+    ("/0.*", "__sentinel__:hello", False),
+    ("celery-task-meta-*", "__sentinel__:hello", False),
+    ("/0.celeryev/*", "/0.celeryev/worker.heartbeat", True),
+])
+def test_redis_glob_matches(pattern, text, expected):
+    assert redis.redis_glob_matches(pattern, text) is expected
+
+
+def test_host_addresses_prefers_ansible_host():
+    hostvars = {"r1": {"ansible_host": "10.0.0.1"}, "r2": {}}
+    assert redis.host_addresses(["r1", "r2", "r3"], hostvars) == ["10.0.0.1", "r2", "r3"]

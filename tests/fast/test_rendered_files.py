@@ -6,6 +6,7 @@ defaults, and each inventory with its flavour and with the Django flavour.
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib.util
@@ -17,9 +18,10 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlparse, urlsplit
 
 import pytest
+import yaml
 
 import formats
 import render
@@ -144,13 +146,14 @@ def _lookup(settings: dict, dotted: str):
 
 
 # Settings that must hold a dummy secret, exactly, once the file has run: setting path -> vault variable.
-# A trailing "?" marks a setting that an inventory may switch off.
+# A trailing "?" marks a setting that an inventory may switch off; "|" separates the paths it may have (the
+# first one set counts: RESULTS_BACKEND's client is built from the password itself, or through Sentinel).
 SECRET_SETTINGS = {
     "superset_config.py.j2": {
         "SECRET_KEY": "vault_superset_secret_key",
         "GLOBAL_ASYNC_QUERIES_JWT_SECRET?": "vault_superset_gaq_jwt_secret",
         "CACHE_CONFIG.CACHE_REDIS_PASSWORD": "vault_redis_app_password",
-        "RESULTS_BACKEND.kwargs.password": "vault_redis_app_password",
+        "RESULTS_BACKEND.kwargs.password|RESULTS_BACKEND.kwargs.host.kwargs.password": "vault_redis_app_password",
     },
     "settings.py.j2": {
         "SECRET_KEY": "vault_django_secret_key",
@@ -172,16 +175,220 @@ def test_python_settings_hold_the_secrets(rendered, scratch, secrets):
     for dotted, vault in SECRET_SETTINGS[src_name(rendered)].items():
         optional = dotted.endswith("?")
         dotted = dotted.rstrip("?")
-        try:
-            value = _lookup(settings, dotted)
-        except (KeyError, IndexError, TypeError):
+        found = []
+        for path in dotted.split("|"):
+            try:
+                found.append(_lookup(settings, path))
+            except (KeyError, IndexError, TypeError):
+                continue
+            dotted = path
+            break
+        if not found:
             assert optional, f"{dotted} is not set in {rendered.dest}"
             continue
+        value = found[0]
         assert value == secrets[vault], f"{dotted} in {rendered.dest} is not {vault} as given: {value!r}"
     if src_name(rendered) == "flowerconfig.py.j2":
         for entry in settings.get("basic_auth", []):
             user, _, password = entry.partition(":")
             assert password in secrets.values(), f"basic_auth user {user}: the password is not a vault value"
+
+
+# Redis Sentinel -------------------------------------------------------------------------------------------
+
+
+def _inventory_hosts(inventory: str) -> dict[str, list[tuple[str, dict]]]:
+    """Group name -> [(host, its variables in that group)] of inventories/INVENTORY/hosts.yml."""
+    groups: dict[str, list[tuple[str, dict]]] = {}
+
+    def walk(name: str, group: dict) -> None:
+        for host, variables in ((group or {}).get("hosts") or {}).items():
+            groups.setdefault(name, []).append((host, variables or {}))
+        for child, sub in ((group or {}).get("children") or {}).items():
+            walk(child, sub)
+
+    walk("all", yaml.safe_load((ROOT / "inventories" / inventory / "hosts.yml").read_text())["all"])
+    return groups
+
+
+def _contract_value(inventory: str, name: str):
+    """A contract variable as the inventory's own group_vars/all/ sets it, or else group_vars/all/stack.yml."""
+    for path in sorted((ROOT / "inventories" / inventory / "group_vars" / "all").glob("*.yml")):
+        values = yaml.safe_load(path.read_text()) or {}
+        if name in values:
+            return values[name]
+    return yaml.safe_load((ROOT / "group_vars" / "all" / "stack.yml").read_text())[name]
+
+
+def expected_sentinel(rendered) -> dict | None:
+    """What the consumers of a Redis behind Sentinel must be given, worked out from the inventory itself (not
+    from the contract's Jinja): None when its redis group has one host (no Sentinel)."""
+    inventory = case_result(rendered.case).case.inventory
+    groups = _inventory_hosts(inventory)
+    if len(groups.get("redis", [])) < 2:
+        return None
+    addresses: dict[str, str] = {}
+    for members in groups.values():
+        for host, variables in members:
+            if variables.get("ansible_host"):
+                addresses[host] = str(variables["ansible_host"])
+    hosts = list(dict.fromkeys(h for g in ("redis", "redis_sentinel") for h, _ in groups.get(g, [])))
+    port = int(_contract_value(inventory, "stack_redis_sentinel_port"))
+    return {
+        "sentinels": [[addresses.get(h, h), port] for h in hosts],
+        "master": _contract_value(inventory, "stack_redis_master_name"),
+        "sentinel_user": _contract_value(inventory, "stack_redis_sentinel_client_user"),
+        "db": _contract_value(inventory, "stack_redis_db"),
+    }
+
+
+def _as_pairs(sentinels) -> list:
+    """Sentinel addresses as [host, port] lists (the probe prints deeply nested tuples as their repr)."""
+    return [list(ast.literal_eval(s)) if isinstance(s, str) else list(s) for s in sentinels]
+
+
+def _unrepr(values: dict) -> dict:
+    """A dict the probe printed below its depth limit, where every value is its repr."""
+    return {k: ast.literal_eval(v) if isinstance(v, str) else v for k, v in values.items()}
+
+
+def _check_transport_options(problems: list[str], where: str, options, want: dict, secrets: dict) -> None:
+    """Celery's Sentinel transport (broker) and SentinelBackend (results) read these two keys."""
+    if not isinstance(options, dict):
+        problems.append(f"{where} is not a dict: {options!r}")
+        return
+    if options.get("master_name") != want["master"]:
+        problems.append(f"{where}.master_name is {options.get('master_name')!r}, not {want['master']!r}")
+    login = options.get("sentinel_kwargs") or {}
+    if login.get("username") != want["sentinel_user"]:
+        problems.append(f"{where}.sentinel_kwargs.username is {login.get('username')!r}, not {want['sentinel_user']!r}")
+    if login.get("password") != secrets["vault_redis_sentinel_client_password"]:
+        problems.append(f"{where}.sentinel_kwargs.password is not vault_redis_sentinel_client_password")
+
+
+def _check_sentinel_urls(problems: list[str], where: str, url: str, want: dict) -> None:
+    parts = url.split(";")
+    named = [[urlsplit(p).hostname, urlsplit(p).port] for p in parts]
+    if not all(p.startswith("sentinel://") for p in parts) or named != want["sentinels"]:
+        problems.append(f"{where} does not name every sentinel with sentinel://: {named}")
+
+
+@files(lambda f: contract(f) and src_name(f) == "superset_config.py.j2")
+@once_per_content()
+def test_superset_config_reaches_redis_through_sentinel(rendered, scratch, secrets):
+    """With several Redis hosts every Redis consumer of Superset asks the sentinels for the master, under
+    the master's name, with the sentinels' client login, and logs in there with the app login: the four
+    Flask-Caching caches (keys RedisSentinelCache.factory reads, usernames through CACHE_OPTIONS),
+    RESULTS_BACKEND (cachelib on Sentinel.master_for) and Celery (both transports' options; the URLs name
+    every sentinel); global async queries are off (Superset 6.1.0's Sentinel backend has no username). With
+    one Redis host the file has no Sentinel in it at all."""
+    want = expected_sentinel(rendered)
+    settings = probe(write(scratch, rendered))
+    caches = ["CACHE_CONFIG", "DATA_CACHE_CONFIG", "FILTER_STATE_CACHE_CONFIG", "EXPLORE_FORM_DATA_CACHE_CONFIG"]
+    if want is None:
+        assert "Sentinel" not in rendered.content, "a Sentinel setting without several Redis hosts"
+        assert {settings[c]["CACHE_TYPE"] for c in caches} == {"RedisCache"}
+        return
+    app_password = secrets["vault_redis_app_password"]
+    sentinel_password = secrets["vault_redis_sentinel_client_password"]
+    dbs = {"CACHE_CONFIG": want["db"]["cache"], "DATA_CACHE_CONFIG": want["db"]["data_cache"],
+           "FILTER_STATE_CACHE_CONFIG": want["db"]["cache"], "EXPLORE_FORM_DATA_CACHE_CONFIG": want["db"]["cache"]}
+    problems: list[str] = []
+    for name in caches:
+        cache = settings[name]
+        options = cache.get("CACHE_OPTIONS") or {}
+        got = {
+            "CACHE_TYPE": cache.get("CACHE_TYPE"),
+            "CACHE_REDIS_SENTINELS": _as_pairs(cache.get("CACHE_REDIS_SENTINELS") or []),
+            "CACHE_REDIS_SENTINEL_MASTER": cache.get("CACHE_REDIS_SENTINEL_MASTER"),
+            "CACHE_REDIS_DB": cache.get("CACHE_REDIS_DB"),
+            "username (CACHE_OPTIONS)": options.get("username"),
+            "sentinel_username (CACHE_OPTIONS)": options.get("sentinel_username"),
+            "app password": cache.get("CACHE_REDIS_PASSWORD") == app_password,
+            "sentinel password": cache.get("CACHE_REDIS_SENTINEL_PASSWORD") == sentinel_password,
+            "a fixed Redis address": bool({"CACHE_REDIS_URL", "CACHE_REDIS_HOST"} & set(cache)),
+        }
+        expected = {
+            "CACHE_TYPE": "RedisSentinelCache", "CACHE_REDIS_SENTINELS": want["sentinels"],
+            "CACHE_REDIS_SENTINEL_MASTER": want["master"], "CACHE_REDIS_DB": dbs[name],
+            "username (CACHE_OPTIONS)": "app", "sentinel_username (CACHE_OPTIONS)": want["sentinel_user"],
+            "app password": True, "sentinel password": True, "a fixed Redis address": False,
+        }
+        problems += [f"{name}: {k} is {got[k]!r}, expected {v!r}" for k, v in expected.items() if got[k] != v]
+    client = settings["RESULTS_BACKEND"]["kwargs"].get("host")
+    if not isinstance(client, dict) or "sentinel" not in client.get("kwargs", {}):
+        problems.append(f"RESULTS_BACKEND is not on a client of Sentinel.master_for: {client!r}"[:300])
+    else:
+        master_for, sentinel = client["kwargs"], client["kwargs"]["sentinel"]["kwargs"]
+        login = _unrepr(sentinel.get("sentinel_kwargs") or {})
+        got = {"service_name": master_for.get("service_name"), "username": master_for.get("username"),
+               "app password": master_for.get("password") == app_password, "db": master_for.get("db"),
+               "sentinels": _as_pairs(sentinel.get("sentinels") or []),
+               "sentinel username": login.get("username"),
+               "sentinel password": login.get("password") == sentinel_password}
+        expected = {"service_name": want["master"], "username": "app", "app password": True,
+                    "db": want["db"]["app_results"], "sentinels": want["sentinels"],
+                    "sentinel username": want["sentinel_user"], "sentinel password": True}
+        problems += [f"RESULTS_BACKEND: {k} is {got[k]!r}, expected {v!r}" for k, v in expected.items() if got[k] != v]
+    celery = settings.get("CeleryConfig")
+    if celery is not None:
+        for options in ("broker_transport_options", "result_backend_transport_options"):
+            _check_transport_options(problems, f"CeleryConfig.{options}", celery.get(options), want, secrets)
+            if "visibility_timeout" not in (celery.get(options) or {}):
+                problems.append(f"CeleryConfig.{options} lost its visibility_timeout")
+        for url in ("broker_url", "result_backend"):
+            _check_sentinel_urls(problems, f"CeleryConfig.{url}", celery[url], want)
+    if settings["FEATURE_FLAGS"].get("GLOBAL_ASYNC_QUERIES") or "GLOBAL_ASYNC_QUERIES_CACHE_BACKEND" in settings:
+        problems.append("global async queries are on: Superset 6.1.0 cannot reach their stream as app through Sentinel")
+    no_problems(problems)
+
+
+@files(lambda f: contract(f) and src_name(f) == "settings.py.j2")
+@once_per_content()
+def test_django_settings_reach_redis_through_sentinel(rendered, scratch, secrets):
+    """With several Redis hosts the Django cache is django-redis's Sentinel client (the host of LOCATION is
+    the master's name, as SentinelConnectionFactory reads it with urlparse), with every sentinel, the
+    sentinels' client login and the app login and cache database in LOCATION; Celery's broker and result
+    backend transport options carry the master's name and the sentinels' login. With one Redis host: Django's
+    own RedisCache and no Sentinel anywhere."""
+    want = expected_sentinel(rendered)
+    settings = probe(write(scratch, rendered), *[str(p) for p in (ROOT / "examples").iterdir() if p.is_dir()])
+    cache = settings.get("CACHES", {}).get("default", {})
+    if want is None:
+        assert "sentinel" not in rendered.content.lower(), "a Sentinel setting without several Redis hosts"
+        assert cache.get("BACKEND") in (None, "django.core.cache.backends.redis.RedisCache")
+        return
+    options = cache.get("OPTIONS") or {}
+    login = options.get("SENTINEL_KWARGS") or {}
+    location = urlparse(cache.get("LOCATION", ""))
+    got = {
+        "BACKEND": cache.get("BACKEND"),
+        "CLIENT_CLASS": options.get("CLIENT_CLASS"),
+        "CONNECTION_FACTORY": options.get("CONNECTION_FACTORY"),
+        "SENTINELS": _as_pairs(options.get("SENTINELS") or []),
+        "sentinel username": login.get("username"),
+        "sentinel password": login.get("password") == secrets["vault_redis_sentinel_client_password"],
+        "master (LOCATION's host)": location.hostname,
+        "username (LOCATION)": location.username,
+        "app password (LOCATION)": unquote(location.password or "") == secrets["vault_redis_app_password"],
+        "db (LOCATION)": location.path,
+    }
+    expected = {
+        "BACKEND": "django_redis.cache.RedisCache", "CLIENT_CLASS": "django_redis.client.SentinelClient",
+        "CONNECTION_FACTORY": "django_redis.pool.SentinelConnectionFactory", "SENTINELS": want["sentinels"],
+        "sentinel username": want["sentinel_user"], "sentinel password": True,
+        "master (LOCATION's host)": want["master"], "username (LOCATION)": "app", "app password (LOCATION)": True,
+        "db (LOCATION)": f"/{want['db']['cache']}",
+    }
+    problems = [f"CACHES.default: {k} is {got[k]!r}, expected {v!r}" for k, v in expected.items() if got[k] != v]
+    for name in ("CELERY_BROKER_TRANSPORT_OPTIONS", "CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS"):
+        _check_transport_options(problems, name, settings.get(name), want, secrets)
+    if "visibility_timeout" not in (settings.get("CELERY_BROKER_TRANSPORT_OPTIONS") or {}):
+        problems.append("CELERY_BROKER_TRANSPORT_OPTIONS lost its visibility_timeout")
+    _check_sentinel_urls(problems, "CELERY_BROKER_URL", settings["CELERY_BROKER_URL"], want)
+    if settings.get("CELERY_RESULT_BACKEND", "django-db") != "django-db":
+        _check_sentinel_urls(problems, "CELERY_RESULT_BACKEND", settings["CELERY_RESULT_BACKEND"], want)
+    no_problems(problems)
 
 
 # URLs and secrets -----------------------------------------------------------------------------------------
@@ -297,7 +504,15 @@ def test_acl_file_holds_hashes_of_the_secrets_only(rendered, secrets):
             if rule.startswith("#"):
                 assert rule[1:] in hashes, f"user {user}: a password hash of no vault value"
     present = {hashes[r[1:]] for rules in users.values() for r in rules if r.startswith("#") and r[1:] in hashes}
+    # Sentinel's own file holds the sentinels' logins; the data nodes' file the others (the replication and
+    # Sentinel-monitor logins only with high availability).
+    sentinel_logins = {"vault_redis_sentinel_admin_password", "vault_redis_sentinel_client_password"}
+    ha_logins = {"vault_redis_replication_password", "vault_redis_sentinel_monitor_password"}
     logins = {n for n in secrets if re.fullmatch(r"vault_redis_\w+_password", n)}
+    if rendered.dest.endswith("/sentinel-users.acl"):
+        logins &= sentinel_logins
+    else:
+        logins -= sentinel_logins | (set() if "replication" in users else ha_logins)
     assert logins <= present, f"no ACL user has the password of {sorted(logins - present)}"
     default = users.get("default", [])
     assert "off" in default or any(r.startswith("#") for r in default), "the default user is on without a password"

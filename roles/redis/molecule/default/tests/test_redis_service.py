@@ -49,8 +49,28 @@ def test_each_consumer_can_do_its_job(users, name):
     assert client("GET", key, db=db) == "42"
     assert client("LPUSH", f"{key}:queue", "task", db=db) == "1"
     assert client("BRPOP", f"{key}:queue", "1", db=db).split() == [f"{key}:queue", "task"]
-    assert client("PUBLISH", f"{key}:events", "hello", db=db) == "0"
     assert client("INFO", "server", db=db).startswith("# Server")
+
+
+# Each consumer's pub/sub channels (group_vars/all/redis.yml): Celery's and Flower's event and broadcast
+# topics; the application uses none; nobody may speak on Sentinel's channel.
+@pytest.mark.parametrize("name, channel, allowed", [
+    ("celery", "/0.celeryev/worker.heartbeat", True),
+    ("celery", "/0.celery.pidbox", True),
+    ("celery", "celery-task-meta-0a1b", True),
+    ("flower", "/0.celery.pidbox", True),
+    ("flower", "celery-task-meta-0a1b", False),
+    ("app", "/0.celeryev/worker.heartbeat", False),
+    ("celery", "__sentinel__:hello", False),
+    ("flower", "__sentinel__:hello", False),
+    ("app", "__sentinel__:hello", False),
+])
+def test_each_consumer_publishes_on_its_own_channels_only(users, name, channel, allowed):
+    reply = users[name].run("PUBLISH", channel, "hello")
+    if allowed:
+        assert reply.stdout.strip() == "0", reply.stdout + reply.stderr
+    else:
+        assert "NOPERM" in reply.stdout + reply.stderr, reply.stdout + reply.stderr
 
 
 @pytest.mark.parametrize("name", ["celery", "app", "flower"])
