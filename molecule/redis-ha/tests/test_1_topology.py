@@ -61,7 +61,7 @@ def test_a_task_runs_through_sentinel(hosts, celery):
     env = hosts["ha-worker"].run("cat /etc/celery/worker.env").stdout
     assert re.search(r'CELERY_BROKER_URL="sentinel://celery:[^@]+@[^/]+:26379/0;sentinel://', env), env
     assert "CELERY_CONFIG_MODULE=taskstack_celeryconfig" in env
-    assert celery.call("add", 2, 3)["result"] == 5
+    assert celery.call("add", 2, 3)["result"]["value"] == 5
 
 
 def test_beat_ticks_through_sentinel(hosts):
