@@ -86,7 +86,7 @@ def test_losing_the_master_host_promotes_a_replica(hosts, addresses, celery):
             master_named_by(hosts[others[0]])), 60, what="a new master named by the sentinels")
         promoted = time.monotonic() - fault
         assert role(hosts[host_of(addresses, new)])[0] == "master"
-        reply = hosts["ha-worker"].run(ENV + f"timeout 100 {PY} -m taskstack_testapp.client add '[40, 2]' --timeout 90")
+        reply = hosts["ha-worker"].run(ENV + f"timeout 170 {PY} -m taskstack_testapp.client add '[40, 2]' --timeout 160")
         assert reply.rc == 0, reply.stderr[-2000:]
         after = json.loads(reply.stdout.strip().splitlines()[-1])
         consumed = time.monotonic() - fault
@@ -98,9 +98,10 @@ def test_losing_the_master_host_promotes_a_replica(hosts, addresses, celery):
         print(f"\nfailover: master {old} paused; {new} ({STATE['new']}) promoted after {promoted:.1f} s; "
               f"first task consumed after it {consumed:.1f} s from the fault; 30/30 tasks sent after it ran")
         # The bounds of the settings: down-after-milliseconds (2 s here) plus the election for the promotion;
-        # the consumers' health check (2 s), socket timeout (3 s) and reconnection for the first task.
+        # for the first task, the workers' health check (2 s), socket timeouts (2 s each) and reconnection:
+        # a host that vanishes leaves half-open connections, each given up only when its timeout expires.
         assert promoted < 30
-        assert consumed < 75
+        assert consumed < 150
     except BaseException:
         docker("unpause", old)
         raise
