@@ -65,7 +65,8 @@ def role(host) -> list[str]:
     return admin_cli(host, "ROLE").stdout.split()
 
 
-NO_RESTART = "/run/systemd/system/redis-server.service.d/99-test-no-restart.conf"
+# Sorts after the role's override.conf (systemd orders drop-ins by file name across directories).
+NO_RESTART = "/run/systemd/system/redis-server.service.d/zz-test-no-restart.conf"
 
 
 def crash(host) -> None:
