@@ -66,7 +66,9 @@ def test_the_post_answers_at_once_while_the_job_takes_seconds(host, jobs_run):
     for post in posts:
         assert post["status"] == 202, f"{post}\n{_journals(host)}"
         assert post["job"]["status"] == "PENDING" and post["job"]["task_id"]
-    assert max(times) < 200, f"POST took {times} ms"
+    # The behaviour, not a speed goal (those live in bench/): a request that waited for its job would take the
+    # job's 4 s; one that only queued it answers in a fraction of that even on a loaded CI host.
+    assert max(times) < 2000, f"POST took {times} ms: the request waited for the job"
 
 
 def test_the_status_endpoint_follows_the_job_to_success(host, jobs_run):
