@@ -120,6 +120,15 @@ def host_addresses(hosts, hostvars):
     return addresses
 
 
+def scrape_targets(hosts, hostvars, port, local_host=None):
+    """Prometheus targets for the hosts of a group: [{host, address}], address "ADDR:PORT" with ADDR loopback
+    for local_host (the monitoring host itself, whose exporters listen there) and host_addresses otherwise."""
+    targets = []
+    for host, address in zip(hosts, host_addresses(hosts, hostvars)):
+        targets.append({"host": str(host), "address": f"{'127.0.0.1' if host == local_host else address}:{int(port)}"})
+    return targets
+
+
 class FilterModule:
     """The stack's filters (taskstack.stack.*)."""
 
@@ -134,4 +143,5 @@ class FilterModule:
             "redis_urls": redis_urls,
             "redis_glob_matches": redis_glob_matches,
             "host_addresses": host_addresses,
+            "scrape_targets": scrape_targets,
         }

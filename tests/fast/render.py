@@ -56,7 +56,9 @@ GROUPING_ACTIONS = ("ansible.builtin.group_by", "ansible.legacy.group_by", "grou
 PROBES = {"redis": ["__redis_full_config"]}
 # Facts a role sets at run time from the live system that its templates read: fixed values here.
 RUNTIME_VARS = {"redis": {"__redis_master_address": "{{ redis_announce_ip | default('192.0.2.10', true) }}:6379",
-                          "__redis_tune_kernel": True}}
+                          "__redis_tune_kernel": True},
+                # program.yml's loops run over the programs its entry point names: render every program's files.
+                "monitoring": {"__monitoring_install": "{{ __monitoring_programs.keys() | list }}"}}
 
 # Fixed facts instead of this machine's: the results do not depend on where the checks run. "vm" is a Debian
 # 12 virtual machine (what the inventories describe), "container" a Debian 12 container (the Molecule test
@@ -217,6 +219,9 @@ def _shared_template(role: str, taskfile: Path, task: dict, root: Path) -> Templ
         vars=common_vars,
         mode=str(targs["mode"]) if "mode" in targs else None,
         when=_conditions(task) + inner_when[0][1],
+        # An include in a loop renders once per item, as the template tasks of the calling role do.
+        loop=task.get("loop"),
+        loop_var=(task.get("loop_control") or {}).get("loop_var", "item"),
     )
 
 

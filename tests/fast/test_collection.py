@@ -175,7 +175,7 @@ def test_build_leaves_out_secrets_and_ignored_files(built):
 def test_build_holds_the_roles_playbooks_and_contract(built):
     tarball, _ = built
     members = _members(tarball)
-    assert len(ROLES) == 7, f"roles with argument specs: {ROLES}"
+    assert len(ROLES) == 8, f"roles with argument specs: {ROLES}"
     for role in ROLES:
         for name in ("meta/argument_specs.yml", "meta/main.yml", "defaults/main.yml", "tasks/main.yml",
                      "tasks/assert.yml"):

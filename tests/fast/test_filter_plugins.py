@@ -20,7 +20,7 @@ PLUGIN_DIRS = ("roles/*/filter_plugins", "roles/*/test_plugins", "filter_plugins
 TESTED = {
     "plugins/filter/redis.py": {"redis_size_to_bytes", "redis_unquote", "redis_conf_parse",
                                 "redis_conf_changes", "redis_quote", "sentinel_conf_parse", "redis_urls",
-                                "redis_glob_matches", "host_addresses"},
+                                "redis_glob_matches", "host_addresses", "scrape_targets"},
 }
 
 
@@ -253,3 +253,13 @@ def test_redis_glob_matches(pattern, text, expected):
 def test_host_addresses_prefers_ansible_host():
     hostvars = {"r1": {"ansible_host": "10.0.0.1"}, "r2": {}}
     assert redis.host_addresses(["r1", "r2", "r3"], hostvars) == ["10.0.0.1", "r2", "r3"]
+
+
+def test_scrape_targets_use_loopback_for_the_monitoring_host_itself():
+    hostvars = {"r1": {"ansible_host": "10.0.0.1"}, "mon": {"ansible_host": "10.0.0.9"}, "w1": {}}
+    assert redis.scrape_targets(["r1", "mon", "w1"], hostvars, "9100", local_host="mon") == [
+        {"host": "r1", "address": "10.0.0.1:9100"},
+        {"host": "mon", "address": "127.0.0.1:9100"},
+        {"host": "w1", "address": "w1:9100"},
+    ]
+    assert redis.scrape_targets([], hostvars, 9100) == []
