@@ -58,7 +58,10 @@ PROBES = {"redis": ["__redis_full_config"]}
 RUNTIME_VARS = {"redis": {"__redis_master_address": "{{ redis_announce_ip | default('192.0.2.10', true) }}:6379",
                           "__redis_tune_kernel": True},
                 # program.yml's loops run over the programs its entry point names: render every program's files.
-                "monitoring": {"__monitoring_install": "{{ __monitoring_programs.keys() | list }}"}}
+                # The web login's hash is made on the host (bcrypt of "render-only-not-a-secret").
+                "monitoring": {"__monitoring_install": "{{ __monitoring_programs.keys() | list }}",
+                               "__monitoring_web_hash": {
+                                   "stdout": "$2b$04$7nLNybLyozko7FvPVPau6O0ikv8Mjp9Q1TQ20HA.AaznmS99FaDOW"}}}
 
 # Fixed facts instead of this machine's: the results do not depend on where the checks run. "vm" is a Debian
 # 12 virtual machine (what the inventories describe), "container" a Debian 12 container (the Molecule test

@@ -91,3 +91,11 @@ def test_alertmanager_configuration_passes_amtool(inventory, tmp_path):
     (tmp_path / "alertmanager.yml").write_text(rendered(inventory, "/etc/prometheus/alertmanager.yml"))
     checked = run(tool("amtool"), "check-config", "alertmanager.yml", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize("inventory", INVENTORIES)
+def test_web_login_passes_promtool(inventory, tmp_path):
+    (tmp_path / "web.yml").write_text(rendered(inventory, "/etc/prometheus/web.yml"))
+    checked = run(tool("promtool"), "check", "web-config", "web.yml", cwd=tmp_path)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert "basic_auth_users:" in (tmp_path / "web.yml").read_text()

@@ -10,7 +10,9 @@ import shlex
 import time
 
 import pytest
-from stacktest import TaskClient, http_get
+from pathlib import Path
+
+from stacktest import TaskClient, http_get, run_playbook, secret
 
 testinfra_hosts = ["single-node"]
 
@@ -18,6 +20,7 @@ PROMETHEUS = "http://127.0.0.1:9090"
 ALERTMANAGER = "http://127.0.0.1:9093"
 RULES = "/etc/prometheus/rules/taskstack.rules.yml"
 WORKER = "celery-worker@default.service"
+STATUS = Path(__file__).resolve().parents[3] / "playbooks" / "status.yml"
 WEBHOOK_LOG = "/var/tmp/alert-webhook.jsonl"
 # A receiver for Alertmanager's webhook: appends every notification it gets to WEBHOOK_LOG.
 WEBHOOK = f"""
@@ -35,7 +38,20 @@ http.server.HTTPServer(('127.0.0.1', 9199), Receiver).serve_forever()
 """
 # PromQL words that are not metric names.
 PROMQL_WORDS = {"sum", "max", "min", "count", "avg", "by", "without", "on", "ignoring", "group_left",
-                "group_right", "and", "or", "unless", "vector", "increase", "rate", "absent", "bool", "offset"}
+                "group_right", "and", "or", "unless", "vector", "increase", "rate", "absent", "bool", "offset",
+                "histogram_quantile"}
+DASHBOARD = Path(__file__).resolve().parents[3] / "roles" / "monitoring" / "files" / "grafana-dashboard.json"
+
+
+def metric_names(exprs) -> set[str]:
+    """The metric names PromQL expressions read."""
+    names = set()
+    for expr in exprs:
+        # Leave out strings, ranges, label matchers and the label lists of by/on/group_left (...).
+        expr = re.sub(r'"[^"]*"|`[^`]*`|\[[^\]]*\]|\{[^}]*\}'
+                      r'|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)', " ", expr)
+        names |= {n for n in re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", expr) if n not in PROMQL_WORDS}
+    return names
 
 
 def wait_for(predicate, seconds: float, what: str, step: float = 1.0):
@@ -49,7 +65,8 @@ def wait_for(predicate, seconds: float, what: str, step: float = 1.0):
 
 
 def api(host, url: str):
-    status, body = http_get(host, url)
+    """A GET of Prometheus's or Alertmanager's API, with their web login."""
+    status, body = http_get(host, url, "operator", secret("monitoring_web_password"))
     assert status == 200, f"{url}: {status} {body[:500]}"
     return json.loads(body)
 
@@ -96,6 +113,16 @@ def test_prometheus_and_alertmanager_listen_on_loopback_only(host):
     assert not any(addr.endswith(":9094") for addr in ours), "Alertmanager's cluster port is open"
 
 
+def test_prometheus_and_alertmanager_refuse_requests_without_their_login(host):
+    for url in (f"{PROMETHEUS}/api/v1/targets", f"{ALERTMANAGER}/api/v2/alerts"):
+        status, _ = http_get(host, url)
+        assert status == 401, f"{url} without a login: {status}"
+        status, _ = http_get(host, url, "operator", "not-the-password")
+        assert status == 401, f"{url} with a wrong password: {status}"
+    assert host.file("/etc/prometheus/web.yml").mode == 0o640
+    assert "$2b$" in host.run("cat /etc/prometheus/web.yml").stdout
+
+
 def test_every_target_is_scraped(host):
     def all_up():
         targets = api(host, f"{PROMETHEUS}/api/v1/targets")["data"]["activeTargets"]
@@ -111,15 +138,11 @@ def test_every_target_is_scraped(host):
     assert set(jobs) == {"prometheus", "alertmanager", "node", "redis", "postgres", "flower", "app"}, jobs
 
 
-def test_every_metric_a_rule_uses_is_in_a_real_scrape(host):
-    text = host.file(RULES).content_string
-    exprs = re.findall(r"expr: (.*(?:\n {10,}.*)*)", text)
-    names = set()
-    for expr in exprs:
-        expr = re.sub(r'"[^"]*"|`[^`]*`|\[[^\]]*\]|\{[^}]*\}|\([^()]*\)\s*(?=[\w(])', " ", expr)
-        names |= {n for n in re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", expr)
-                  if n not in PROMQL_WORDS and "_" in n}
-    assert len(names) >= 15, names
+def test_every_metric_a_rule_or_the_dashboard_uses_is_in_a_real_scrape(host):
+    rules = metric_names(re.findall(r"expr: (.*(?:\n {10,}.*)*)", host.file(RULES).content_string))
+    dashboard = metric_names(t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"])
+    names = rules | dashboard
+    assert len(rules) >= 15 and len(dashboard) >= 15, (rules, dashboard)
 
     def absent():
         return sorted(n for n in names if not query(host, f'count({{__name__="{n}"}})'))
@@ -128,8 +151,9 @@ def test_every_metric_a_rule_uses_is_in_a_real_scrape(host):
     if missing:  # a series can appear only after a first event or scrape: one more chance
         time.sleep(30)
         missing = absent()
-    print(f"{len(names)} metrics used by the rules, all in a real scrape: {sorted(names)}")
-    assert not missing, f"metrics the rules use that no target exports: {missing}"
+    print(f"{len(rules)} metrics used by the rules, {len(dashboard)} by the dashboard, all in a real scrape: "
+          f"{sorted(names)}")
+    assert not missing, f"metrics the rules or the dashboard use that no target exports: {missing}"
 
 
 def test_stopped_pools_with_tasks_queued_fire_pool_down_and_backlog_then_resolve(host, webhook):
@@ -147,6 +171,10 @@ def test_stopped_pools_with_tasks_queued_fire_pool_down_and_backlog_then_resolve
         wait_for(lambda: notified_firing(host, "CeleryPoolDown") and notified_firing(host, "CeleryQueueBacklog"),
                  60, "both notifications at the webhook")
         notified_at = time.monotonic() - stopped
+        status = run_playbook(STATUS)
+        assert status.rc == 0, status.output[-3000:]
+        assert "CeleryPoolDown on the stack (critical): No live worker in the Celery pool default" in status.output, \
+            status.output[-3000:]
     finally:
         host.run(f"systemctl start {WORKER}")
     started = time.monotonic()
