@@ -10,9 +10,21 @@ import os
 import re
 import shlex
 import subprocess
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+
+
+def wait_for(predicate, seconds: float, what: str = "condition", step: float = 0.5):
+    """Poll predicate() until it returns something true (returned) or `seconds` pass (AssertionError)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 def secret(name: str) -> str:

@@ -3,7 +3,6 @@
 import os
 import shlex
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import testinfra
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "resources"))
 
+import stacktest  # noqa: E402
 from stacktest import CeleryClient, secret  # noqa: E402
 
 CONVERGE = Path(__file__).resolve().parents[1] / "converge.yml"
@@ -63,13 +63,8 @@ def host_of(addresses: dict, address: str) -> str:
 
 
 def wait_for(predicate, timeout: float, step: float = 0.2, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"{what}: not within {timeout} s")
+    """stacktest.wait_for, polling every 0.2 s: the failover figures are measured with it."""
+    return stacktest.wait_for(predicate, timeout, what=what, step=step)
 
 
 __all__ = ["CONVERGE", "REDIS", "HOSTS", "MASTER_NAME", "secret", "sentinel_cli", "admin_cli", "redis_as",

@@ -9,7 +9,7 @@ import subprocess
 import time
 
 import pytest
-from stacktest import SupersetProbe, TaskClient, assert_service_up, docker, journal, secret
+from stacktest import SupersetProbe, TaskClient, assert_service_up, docker, journal, secret, wait_for
 
 testinfra_hosts = ["single-node"]
 
@@ -40,16 +40,6 @@ def queued(host) -> int:
 
 def main_pid(host, unit: str) -> str:
     return host.run(f"systemctl show -p MainPID --value {unit}").stdout.strip()
-
-
-def wait_for(predicate, seconds: float, what: str, step: float = 0.5):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 def test_worker_child_killed_mid_task_loses_none_of_100_queries(node):

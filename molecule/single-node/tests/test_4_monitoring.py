@@ -12,7 +12,7 @@ import time
 import pytest
 from pathlib import Path
 
-from stacktest import TaskClient, http_get, run_playbook, secret
+from stacktest import TaskClient, http_get, run_playbook, secret, wait_for
 
 testinfra_hosts = ["single-node"]
 
@@ -52,16 +52,6 @@ def metric_names(exprs) -> set[str]:
                       r'|\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)', " ", expr)
         names |= {n for n in re.findall(r"\b[a-zA-Z_:][a-zA-Z0-9_:]*\b", expr) if n not in PROMQL_WORDS}
     return names
-
-
-def wait_for(predicate, seconds: float, what: str, step: float = 1.0):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out after {seconds} s waiting for {what}")
 
 
 def api(host, url: str):
