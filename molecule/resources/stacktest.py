@@ -128,6 +128,19 @@ def assert_check_mode_clean(playbook, hosts):
     return run
 
 
+def redis_acl_denials(host, users=("celery", "app", "flower")):
+    """What Redis's ACL log says it refused the given logins (user, reason, object), newest first, read with
+    the host's redis-admin-cli."""
+    out = host.run("redis-admin-cli --no-raw ACL LOG 100").stdout
+    entries, current = [], {}
+    for field, value in re.findall(r'"(username|reason|object)"\n\s*\d+\) "([^"]*)"', out):
+        current[field] = value
+        if field == "username":  # the last of the three in an entry
+            entries.append(current)
+            current = {}
+    return [(e["username"], e.get("reason"), e.get("object")) for e in entries if e["username"] in users]
+
+
 def task_hosts(output: str, task: str) -> dict[str, int]:
     """How many times each host ran (ok, changed, skipped or failed) a task, from a playbook's output."""
     from collections import Counter

@@ -129,6 +129,28 @@ def scrape_targets(hosts, hostvars, port, local_host=None):
     return targets
 
 
+# kombu's Redis transport keeps a queue's messages of priority N (N > 0) in the list "<queue>\x06\x16<N>" and
+# BRPOPs every one of them with the queue itself.
+KOMBU_PRIORITY_SEPARATOR = "\x06\x16"
+
+
+def redis_glob_escape(text):
+    """text as a Redis glob pattern that matches exactly text (\\ before *, ?, [, ] and \\)."""
+    return "".join("\\" + c if c in "*?[]\\" else c for c in str(text))
+
+
+def celery_queue_keys(queues, access="~"):
+    """ACL key patterns for Celery queues: each queue's list and its priority lists (kombu's names), with
+    access "~" (read and write), "%R~" (read only) or "%W~" (write only)."""
+    if access not in ("~", "%R~", "%W~", "%RW~"):
+        raise ValueError(f"celery_queue_keys: access must be ~, %R~, %W~ or %RW~, not {access!r}")
+    patterns = []
+    for queue in queues:
+        name = redis_glob_escape(queue)
+        patterns += [f"{access}{name}", f"{access}{name}{KOMBU_PRIORITY_SEPARATOR}*"]
+    return patterns
+
+
 class FilterModule:
     """The stack's filters (taskstack.stack.*)."""
 
@@ -144,4 +166,6 @@ class FilterModule:
             "redis_glob_matches": redis_glob_matches,
             "host_addresses": host_addresses,
             "scrape_targets": scrape_targets,
+            "redis_glob_escape": redis_glob_escape,
+            "celery_queue_keys": celery_queue_keys,
         }

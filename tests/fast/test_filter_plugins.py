@@ -20,7 +20,8 @@ PLUGIN_DIRS = ("roles/*/filter_plugins", "roles/*/test_plugins", "filter_plugins
 TESTED = {
     "plugins/filter/redis.py": {"redis_size_to_bytes", "redis_unquote", "redis_conf_parse",
                                 "redis_conf_changes", "redis_quote", "sentinel_conf_parse", "redis_urls",
-                                "redis_glob_matches", "host_addresses", "scrape_targets"},
+                                "redis_glob_matches", "host_addresses", "scrape_targets",
+                                "redis_glob_escape", "celery_queue_keys"},
 }
 
 
@@ -263,3 +264,29 @@ def test_scrape_targets_use_loopback_for_the_monitoring_host_itself():
         {"host": "w1", "address": "w1:9100"},
     ]
     assert redis.scrape_targets([], hostvars, 9100) == []
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("celery", "celery"),
+    ("reports.*", "reports.\\*"),
+    ("a?[b]\\c", "a\\?\\[b\\]\\\\c"),
+])
+def test_redis_glob_escape(text, expected):
+    assert redis.redis_glob_escape(text) == expected
+
+
+def test_celery_queue_keys_cover_each_queue_and_its_priority_lists_only():
+    patterns = redis.celery_queue_keys(["celery", "sql_lab"], "%R~")
+    assert patterns == ["%R~celery", "%R~celery\x06\x16*", "%R~sql_lab", "%R~sql_lab\x06\x16*"]
+    globs = [p[len("%R~"):] for p in patterns]
+    # kombu's names for the lists of priority 3, 6 and 9, and names that are another consumer's.
+    for key in ["celery", "celery\x06\x163", "celery\x06\x169", "sql_lab\x06\x166"]:
+        assert any(redis.redis_glob_matches(g, key) for g in globs), key
+    for key in ["celery-task-meta-1", "celeryev.1", "superset_x", "sql_lab_results"]:
+        assert not any(redis.redis_glob_matches(g, key) for g in globs), key
+    assert redis.celery_queue_keys([]) == []
+
+
+def test_celery_queue_keys_refuses_an_unknown_access():
+    with pytest.raises(ValueError, match="access"):
+        redis.celery_queue_keys(["celery"], "+@all")

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from conftest import POOLS
-from stacktest import assert_sandbox_score, assert_service_up, journal
+from stacktest import assert_sandbox_score, assert_service_up, journal, redis_acl_denials
 
 testinfra_hosts = ["debian12", "debian13"]
 
@@ -150,3 +150,15 @@ def test_environment_file_is_private(host):
 @pytest.mark.parametrize("pool", POOLS)
 def test_unit_sandbox_score(host, pool):
     assert_sandbox_score(host, f"celery-worker@{pool}.service")
+
+
+def test_canvas_runs_with_the_logins_own_keys_only(host, celery):
+    """Each Redis login reaches only its own keys (group_vars/all/redis.yml): the workers' chains, groups and
+    chords, the mailboxes and Flower's event receiver still work, and Redis refuses none of it."""
+    host.run("redis-admin-cli ACL LOG RESET")
+    results = celery._run("--canvas --timeout 60")
+    assert results == {"chain": 10, "group": [2 * i for i in range(10)], "chord": 55}, results
+    replies = celery.celery("inspect", "ping", "--timeout", "10")
+    assert replies.rc == 0 and "pong" in replies.stdout, replies.stdout + replies.stderr
+    denied = redis_acl_denials(host, users=("celery", "flower", "app"))
+    assert denied == [], f"Redis refused a consumer what its work needs: {denied}"

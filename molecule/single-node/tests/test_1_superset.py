@@ -10,7 +10,7 @@ import pytest
 
 from conftest import BASE
 from stacktest import (REPO, assert_refused, assert_sandbox_score, assert_service_up,
-                       http_get, journal, secret)
+                       http_get, journal, redis_acl_denials, secret)
 
 testinfra_hosts = ["single-node"]
 
@@ -115,6 +115,12 @@ def test_chart_data_with_global_async_queries(host, probe):
     # The async event travelled through the async-query stream DB (5).
     streams = host.run("redis-admin-cli -n 5 --scan --pattern 'async-events*'").stdout.split()
     assert streams, "no async event stream in DB 5"
+
+
+def test_redis_refused_no_consumer_what_its_work_needs(host):
+    """After SQL Lab, chart queries, the async stream, beat and Flower have run, Redis's ACL log holds no
+    refusal for the celery, app or flower logins (each has only its own keys: group_vars/all/redis.yml)."""
+    assert redis_acl_denials(host) == []
 
 
 def test_beat_sends_the_report_scheduler_every_minute(host):

@@ -128,6 +128,17 @@ def test_every_target_is_scraped(host):
     assert set(jobs) == {"prometheus", "alertmanager", "node", "redis", "postgres", "flower", "app"}, jobs
 
 
+def test_flower_exports_its_process_and_only_the_pools_as_workers(host):
+    """Flower's /metrics has its process series (the sandbox leaves it /proc/stat), and its worker label names
+    the pools only: no gen<PID>@host per start of beat or the web server (they send no task-sent event)."""
+    metrics = host.run("python3 -c 'import urllib.request; print(urllib.request.urlopen("
+                       "\"http://127.0.0.1:5555/metrics\").read().decode())'").stdout
+    assert re.search(r"^process_cpu_seconds_total \d", metrics, re.M), metrics[:2000]
+    assert re.search(r"^process_start_time_seconds \d", metrics, re.M), metrics[:2000]
+    workers = set(re.findall(r'worker="([^"]+)"', metrics))
+    assert workers and all(w.startswith("default@") for w in workers), workers
+
+
 def test_every_metric_a_rule_or_the_dashboard_uses_is_in_a_real_scrape(host):
     rules = metric_names(re.findall(r"expr: (.*(?:\n {10,}.*)*)", host.file(RULES).content_string))
     dashboard = metric_names(t["expr"] for p in json.loads(DASHBOARD.read_text())["panels"] for t in p["targets"])

@@ -2,6 +2,7 @@
 
     python -m taskstack_testapp.client TASK [ARGS_JSON] [--queue Q] [--timeout S] [--no-wait]
     python -m taskstack_testapp.client --result-of TASK_ID [--timeout S]
+    python -m taskstack_testapp.client --canvas [--timeout S]   a chain, a group and a chord, their results
 """
 
 import argparse
@@ -19,7 +20,11 @@ def main(argv=None):
     parser.add_argument("--queue")
     parser.add_argument("--timeout", type=float, default=60)
     parser.add_argument("--no-wait", action="store_true")
+    parser.add_argument("--canvas", action="store_true")
     opts = parser.parse_args(argv)
+    if opts.canvas:
+        print(json.dumps(canvas(opts.timeout)))
+        return 0
     if opts.result_of:
         result = app.AsyncResult(opts.result_of)
     else:
@@ -37,6 +42,20 @@ def main(argv=None):
         value = {"exception": type(value).__name__, "message": str(value)}
     print(json.dumps({"id": result.id, "state": result.state, "result": value}))
     return 0
+
+
+def canvas(timeout):
+    """Celery's canvas through the result backend: a chain (each result the next one's argument), a group
+    (results in order) and a chord (the group's results collected by a callback: the backend's group keys)."""
+    from celery import chain, chord, group
+
+    from taskstack_testapp.tasks import plus, total
+
+    return {
+        "chain": chain(plus.s(1, 2), plus.s(3), plus.s(4)).apply_async().get(timeout=timeout),
+        "group": group(plus.s(i, i) for i in range(10)).apply_async().get(timeout=timeout),
+        "chord": chord((plus.s(i, 1) for i in range(10)), total.s()).apply_async().get(timeout=timeout),
+    }
 
 
 if __name__ == "__main__":

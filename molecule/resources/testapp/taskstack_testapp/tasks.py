@@ -30,6 +30,17 @@ def add(self, x, y):
     return _where(self, value=x + y)
 
 
+@shared_task
+def plus(x, y):
+    """A number, for Celery's canvas (chains pass it on, chords collect it)."""
+    return x + y
+
+
+@shared_task
+def total(values):
+    return sum(values)
+
+
 @shared_task(bind=True)
 def sleep(self, seconds):
     time.sleep(float(seconds))

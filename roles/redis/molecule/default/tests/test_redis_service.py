@@ -40,16 +40,52 @@ def test_wrong_password_is_refused(host):
     assert "PONG" not in reply.stdout
 
 
-@pytest.mark.parametrize("name", ["celery", "app", "flower"])
-def test_each_consumer_can_do_its_job(users, name):
-    client = users[name]
-    db = LAYOUT["broker"] if name != "app" else LAYOUT["cache"]
-    key = f"test:{name}:{time.time_ns()}"
-    assert client("SET", key, "42", "EX", "60", db=db) == "OK"
-    assert client("GET", key, db=db) == "42"
-    assert client("LPUSH", f"{key}:queue", "task", db=db) == "1"
-    assert client("BRPOP", f"{key}:queue", "1", db=db).split() == [f"{key}:queue", "task"]
-    assert client("INFO", "server", db=db).startswith("# Server")
+def test_each_consumer_can_do_its_job(users):
+    """Each login on its own keys (group_vars/all/redis.yml): Celery's queue, results and mailboxes, the
+    application's cache and event stream, Flower's queue lengths and reply mailboxes."""
+    celery, app, flower = users["celery"], users["app"], users["flower"]
+    tag = time.time_ns()
+    broker, results = LAYOUT["broker"], LAYOUT["celery_results"]
+    assert celery("LPUSH", "celery", "task", db=broker) == "1"
+    assert flower("LLEN", "celery", db=broker) == "1"
+    assert celery("BRPOP", "celery", "1", db=broker).split() == ["celery", "task"]
+    assert celery("SET", f"celery-task-meta-{tag}", "{}", "EX", "60", db=results) == "OK"
+    assert celery("SADD", "_kombu.binding.celery", "celery", db=broker) == "1"
+    assert celery("DEL", "_kombu.binding.celery", db=broker) == "1"
+    for client in (celery, flower):
+        mailbox = f"{tag}.reply.celery.pidbox"
+        assert client("LPUSH", mailbox, "reply", db=broker) == "1"
+        assert client("BRPOP", mailbox, "1", db=broker).split() == [mailbox, "reply"]
+    assert app("SET", f"superset_{tag}", "42", "EX", "60", db=LAYOUT["cache"]) == "OK"
+    assert app("GET", f"superset_{tag}", db=LAYOUT["cache"]) == "42"
+    assert app("XADD", f"async-events-{tag}", "*", "data", "{}", db=LAYOUT["async_stream"]).count("-") == 1
+    assert app("DEL", f"async-events-{tag}", db=LAYOUT["async_stream"]) == "1"
+    for client in users.values():
+        assert client("INFO", "server").startswith("# Server")
+
+
+# What belongs to another consumer is refused: Flower cannot push or drop tasks, the application cannot read
+# Celery's results or queue a task, Celery cannot read the application's cache, and no login has keys outside
+# its patterns.
+@pytest.mark.parametrize("name, command", [
+    ("flower", ("LPUSH", "celery", "forged-task")),
+    ("flower", ("DEL", "celery")),
+    ("flower", ("SADD", "_kombu.binding.celery", "forged-binding")),
+    ("flower", ("GET", "celery-task-meta-0a1b")),
+    ("flower", ("SET", "superset_x", "1")),
+    ("app", ("GET", "celery-task-meta-0a1b")),
+    ("app", ("LPUSH", "celery", "forged-task")),
+    ("app", ("LLEN", "celery")),
+    ("celery", ("GET", "superset_x")),
+    ("celery", ("XADD", "async-events-x", "*", "data", "{}")),
+    ("celery", ("SET", "elsewhere", "1")),
+    ("app", ("SET", "elsewhere", "1")),
+])
+def test_each_consumer_is_refused_the_keys_of_another(admin, users, name, command):
+    reply = users[name].run(*command)
+    assert "NOPERM" in reply.stdout + reply.stderr, f"{name} ran {command}: {reply.stdout} {reply.stderr}"
+    dry_run = admin("ACL", "DRYRUN", name, *command)
+    assert "no permissions" in dry_run, f"the ACL of {name} allows {command}: {dry_run}"
 
 
 # Each consumer's pub/sub channels (group_vars/all/redis.yml): Celery's and Flower's event and broadcast
@@ -76,7 +112,8 @@ def test_each_consumer_publishes_on_its_own_channels_only(users, name, channel, 
 @pytest.mark.parametrize("name", ["celery", "app", "flower"])
 @pytest.mark.parametrize("command", [("FLUSHALL",), ("FLUSHDB",), ("CONFIG", "GET", "maxmemory"),
                                      ("DEBUG", "SLEEP", "0"), ("SHUTDOWN", "NOSAVE"), ("ACL", "LIST"),
-                                     ("KEYS", "*"), ("MONITOR",)])
+                                     ("KEYS", "*"), ("MONITOR",), ("SCRIPT", "FLUSH"), ("FUNCTION", "FLUSH"),
+                                     ("FUNCTION", "DELETE", "lib"), ("SCRIPT", "KILL")])
 def test_consumers_are_refused_administrative_commands(admin, users, name, command):
     reply = users[name].run(*command).stdout
     # DEBUG is also switched off server-wide (enable-debug-command no), which answers before the ACL does.
