@@ -22,6 +22,7 @@ TESTED = {
                                 "redis_conf_changes", "redis_quote", "sentinel_conf_parse", "redis_urls",
                                 "redis_glob_matches", "host_addresses", "scrape_targets",
                                 "redis_glob_escape", "celery_queue_keys"},
+    "plugins/filter/failure.py": {"redact", "failure_text"},
 }
 
 
@@ -290,3 +291,36 @@ def test_celery_queue_keys_cover_each_queue_and_its_priority_lists_only():
 def test_celery_queue_keys_refuses_an_unknown_access():
     with pytest.raises(ValueError, match="access"):
         redis.celery_queue_keys(["celery"], "+@all")
+
+
+# What a failed no_log task says ------------------------------------------------------------------------------
+
+failure = load(ROOT / "plugins/filter/failure.py")
+SECRET = "k/9+Zq==Aq7Rr3Tt"  # what `openssl rand -base64` gives: / + = included
+
+
+def test_redact_masks_each_secret_raw_and_url_quoted_and_every_url_password():
+    text = (f"key {SECRET} in redis://app:{SECRET.replace('/', '%2F').replace('+', '%2B').replace('=', '%3D')}"
+            "@h:6379/0 and postgresql+psycopg2://superset:other-password@db/superset")
+    masked = failure.redact(text, [SECRET, "", None])
+    assert SECRET not in masked and "other-password" not in masked and "%2B" not in masked, masked
+    assert masked == ("key ******** in redis://app:********@h:6379/0 and "
+                      "postgresql+psycopg2://superset:********@db/superset")
+    assert failure.redact("nothing secret here", []) == "nothing secret here"
+
+
+def test_failure_text_gives_the_tools_error_line_and_exit_code_without_secrets():
+    result = {"rc": 1, "msg": "non-zero return code", "stderr": f"Traceback ... {SECRET}",
+              "stdout": f"noise\n{{\"error\": \"database 'analytics' cannot be decrypted ({SECRET})\"}}"}
+    assert failure.failure_text(result, [SECRET]) == \
+        "exit code 1: database 'analytics' cannot be decrypted (********)"
+
+
+def test_failure_text_gives_the_last_lines_of_stderr_and_a_validators_message():
+    result = {"rc": 1, "msg": "failed to validate", "stdout": "",
+              "stderr": "\n".join(f"line {n}" for n in range(10)) + f"\nSyntaxError: BROKER = {SECRET!r}"}
+    text = failure.failure_text(result, [SECRET], lines=3)
+    assert text == "exit code 1: line 8 | line 9 | SyntaxError: BROKER = '********'", text
+    assert failure.failure_text({"msg": "Could not find the requested service x"}) == \
+        "Could not find the requested service x"
+    assert failure.failure_text({"rc": 3, "msg": "non-zero return code"}) == "exit code 3: non-zero return code"
