@@ -75,3 +75,17 @@ def test_exporters_without_a_monitoring_host_are_refused(tmp_path):
     run = validate({"stack_monitoring_exporters": True}, inventory=str(inventory))
     _refused(run, "Check the monitoring group (stack_monitoring_exporters)",
              r"stack_monitoring_exporters is true but the monitoring group has no host")
+
+
+ROUTES_TASK = "Check that a worker pool consumes every queue Superset routes tasks to"
+
+
+@pytest.mark.parametrize("extra_vars, message", [
+    ({"superset_celery_task_routes": {"reports.execute": "nowhere", "sql_lab.get_sql_results": "celery"}},
+     r"superset_celery_task_routes sends tasks to the queue nowhere, which no pool consumes \(celery_worker_pools "
+     r"of the celery_workers hosts consume: background, celery\)"),
+    ({"celery_worker_pools": [{"name": "default", "queues": ["celery"]}]},
+     r"superset_celery_task_routes sends tasks to the queue background, which no pool consumes"),
+], ids=["route-to-an-unknown-queue", "background-pool-removed"])
+def test_a_route_to_a_queue_no_pool_consumes_is_refused_naming_it(extra_vars, message):
+    _refused(validate(extra_vars), ROUTES_TASK, message)

@@ -16,6 +16,7 @@ testinfra_hosts = ["single-node"]
 
 WEB = "superset-web.service"
 WORKER = "celery-worker@default.service"
+BACKGROUND = "celery-worker@background.service"
 
 
 def test_web_server_is_up_and_healthy(host):
@@ -78,6 +79,34 @@ def test_sqllab_async_query_runs_in_a_worker_and_returns(host, probe):
     assert ".> task events: ON" in logs, journal(host, WORKER)
 
 
+def test_each_kind_of_work_runs_on_its_own_pool(host, probe):
+    """Superset's routes (superset_celery_task_routes): SQL Lab on the default pool (the celery queue),
+    beat's every-minute reports.scheduler on the background pool (the background queue), never the other way
+    round."""
+    answer = probe("sqllab", "analytics", "SELECT 2 AS two")
+    assert answer["states"][-1] == "success", answer
+    background = BACKGROUND
+    assert_service_up(host, background)
+    config = host.file("/etc/superset/superset_config.py").content_string
+    assert '"reports.scheduler": {"queue": "background"}' in config, config
+
+    def logs(unit):
+        return host.run(f"journalctl -u {unit} --no-pager -o cat").stdout
+
+    # Beat sends reports.scheduler at the top of every minute.
+    found = None
+    deadline = time.monotonic() + 75
+    while time.monotonic() < deadline and not found:
+        found = re.search(r"Task reports\.scheduler\[[0-9a-f-]+\] succeeded", logs(background))
+        time.sleep(2)
+    assert found, journal(host, background)
+    assert re.search(r"Task sql_lab\.get_sql_results\[[0-9a-f-]+\] succeeded", logs(WORKER)), journal(host, WORKER)
+    # "Task NAME[id] received/succeeded" (the startup banner lists every task name in both).
+    assert "Task reports.scheduler[" not in logs(WORKER), journal(host, WORKER)
+    assert "Task sql_lab.get_sql_results[" not in logs(background), journal(host, background)
+    assert ".> background" in logs(background) and ".> celery" in logs(WORKER)
+
+
 def test_sqllab_syntax_check_accepts_valid_sql_and_marks_an_error(host, probe):
     """SQL Lab checks the SQL as it is typed (Superset's PostgreSQL validator, which runs ecpg): valid SQL gets
     no mark, a typo gets one on its line, and the web server logs no traceback for either."""
@@ -127,7 +156,7 @@ def test_beat_sends_the_report_scheduler_every_minute(host):
     deadline = time.monotonic() + 75
     pattern = re.compile(r"Task reports\.scheduler\[[0-9a-f-]+\] succeeded")
     while time.monotonic() < deadline:
-        if pattern.search(host.run(f"journalctl -u {WORKER} --no-pager -o cat").stdout):
+        if pattern.search(host.run(f"journalctl -u {BACKGROUND} --no-pager -o cat").stdout):
             break
         time.sleep(3)
     else:
