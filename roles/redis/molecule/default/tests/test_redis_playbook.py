@@ -8,7 +8,7 @@ import pytest
 from conftest import CONVERGE
 from stacktest import assert_check_mode_clean, assert_names_variable, run_playbook
 
-testinfra_hosts = ["debian12"]
+testinfra_hosts = ["redis-debian12"]
 
 UNIT = "redis-server"
 
@@ -42,10 +42,10 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("extra_vars,variable", BAD_INPUTS, ids=[str(v[0]) for v in BAD_INPUTS])
 def test_bad_input_is_refused_before_any_change(host, extra_vars, variable):
     before = _snapshot(host)
-    run = run_playbook(CONVERGE, "--limit", "debian12", extra_vars=extra_vars)
+    run = run_playbook(CONVERGE, "--limit", "redis-debian12", extra_vars=extra_vars)
     assert run.rc != 0, f"{extra_vars} was accepted:\n{run.output[-3000:]}"
     assert_names_variable(run, variable)
-    assert run.recap["debian12"]["changed"] == 0, run.recap
+    assert run.recap["redis-debian12"]["changed"] == 0, run.recap
     assert _snapshot(host) == before, "the host changed although the input was refused"
     for password in ("foobared", "short-Pa55"):
         if password in str(extra_vars):
@@ -62,23 +62,23 @@ def _pid(host):
 
 def test_live_settable_change_does_not_restart(host, admin):
     pid = _pid(host)
-    run = run_playbook(CONVERGE, "--limit", "debian12", extra_vars={"redis_maxmemory": "300mb"})
+    run = run_playbook(CONVERGE, "--limit", "redis-debian12", extra_vars={"redis_maxmemory": "300mb"})
     assert run.rc == 0, run.output[-3000:]
     assert _live(admin, "maxmemory") == str(300 * 1024 * 1024)
     assert _pid(host) == pid, "Redis was restarted for a setting CONFIG SET applies live"
 
-    run = run_playbook(CONVERGE, "--limit", "debian12", extra_vars={"redis_databases": 24})
+    run = run_playbook(CONVERGE, "--limit", "redis-debian12", extra_vars={"redis_databases": 24})
     assert run.rc == 0, run.output[-3000:]
     assert _live(admin, "databases") == "24"
     assert _pid(host) != pid, "databases only takes effect after a restart"
 
-    run = run_playbook(CONVERGE, "--limit", "debian12")
+    run = run_playbook(CONVERGE, "--limit", "redis-debian12")
     assert run.rc == 0, run.output[-3000:]
     assert _live(admin, "databases") == "16"
 
 
 def test_switching_aof_on_keeps_the_data(host, admin):
-    run = run_playbook(CONVERGE, "--limit", "debian12", extra_vars={"redis_appendonly": False})
+    run = run_playbook(CONVERGE, "--limit", "redis-debian12", extra_vars={"redis_appendonly": False})
     assert run.rc == 0, run.output[-3000:]
     assert _live(admin, "appendonly") == "no"
     # Data written while only RDB protects it, then a restart: the state a sysadmin starts from.
@@ -91,7 +91,7 @@ def test_switching_aof_on_keeps_the_data(host, admin):
     time.sleep(1)
     assert admin("DBSIZE", db=db) == "1000"
 
-    run = run_playbook(CONVERGE, "--limit", "debian12")
+    run = run_playbook(CONVERGE, "--limit", "redis-debian12")
     assert run.rc == 0, run.output[-3000:]
     assert "Enable AOF on the running server" in run.output
     assert _live(admin, "appendonly") == "yes"
@@ -107,4 +107,4 @@ def test_switching_aof_on_keeps_the_data(host, admin):
 
 
 def test_check_mode_on_a_converged_host_changes_nothing():
-    assert_check_mode_clean(CONVERGE, ["debian12", "debian13"])
+    assert_check_mode_clean(CONVERGE, ["redis-debian12", "redis-debian13"])

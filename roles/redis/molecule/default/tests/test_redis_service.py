@@ -6,7 +6,7 @@ import pytest
 
 from stacktest import assert_service_up
 
-testinfra_hosts = ["debian12", "debian13"]
+testinfra_hosts = ["redis-debian12", "redis-debian13"]
 
 UNIT = "redis-server"
 LAYOUT = {"broker": 0, "celery_results": 1, "app_results": 2, "cache": 3, "data_cache": 4, "async_stream": 5}
@@ -20,7 +20,7 @@ def test_listens_only_on_loopback(host):
     listeners = host.run("ss -ltnH").stdout.split("\n")
     redis_ports = [line.split()[3] for line in listeners if line.strip() and ":63" in line.split()[3]]
     loopbacks = ["127.0.0.1"] + (["[::1]"] if "::1" in host.run("ip -6 addr show dev lo").stdout else [])
-    ports = [6379, 6380] if host.backend.host == "debian13" else [6379]
+    ports = [6379, 6380] if host.backend.host == "redis-debian13" else [6379]
     expected = {f"{address}:{port}" for address in loopbacks for port in ports}
     assert set(redis_ports) == expected, f"Redis listens on {redis_ports}"
 
@@ -140,7 +140,7 @@ def test_live_configuration(admin):
 
 def test_maxmemory_is_a_share_of_ram_or_absolute(host, admin):
     maxmemory = int(admin("CONFIG", "GET", "maxmemory").split("\n")[1])
-    if host.backend.host == "debian13":
+    if host.backend.host == "redis-debian13":
         assert maxmemory == 256 * 1024 * 1024
     else:
         total = int(host.run("awk '/MemTotal/ {print $2}' /proc/meminfo").stdout) * 1024
@@ -176,8 +176,8 @@ def test_kernel_tuning_is_skipped_in_containers(host):
 
 
 def test_tls_listener(host, users):
-    if host.backend.host != "debian13":
-        pytest.skip("the TLS listener is configured on debian13 only")
+    if host.backend.host != "redis-debian13":
+        pytest.skip("the TLS listener is configured on redis-debian13 only")
     from conftest import RedisClient
 
     client = RedisClient(host, "celery", users["celery"].password, port=6380, tls=True)
