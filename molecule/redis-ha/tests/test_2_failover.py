@@ -1,6 +1,7 @@
 """The master's redis-server crashes (SIGKILL, its automatic restart switched off for the test): a replica is
-promoted, the consumers follow, the old master comes back as a replica; a re-run keeps the new master; a planned
-failover through the playbook while tasks flow loses none.
+promoted, the consumers follow, the old master comes back as a replica; a re-run keeps the new master; the
+planned switch pauses writes only when no worker is half-way through taking a message; a planned failover
+through the playbook while tasks flow loses none.
 
 The figures (seconds from the fault to the promotion and to the first task consumed after it, what became of
 the tasks queued before the fault) are printed for the CI log and the closing notes."""
@@ -156,6 +157,61 @@ def test_a_rerun_after_the_failover_changes_nothing_and_keeps_the_new_master(hos
     assert not changed, f"the re-run after the failover changed: {changed}\n{run.output[-4000:]}"
     for name in REDIS:
         assert host_of(addresses, master_named_by(hosts[name])) == STATE["new"], name
+
+
+PAUSE_WRITES = Path(__file__).resolve().parents[3] / "playbooks" / "files" / "redis_pause_writes.py"
+
+# A consumer of the general queue whose worker takes 1.5 s between BRPOP and recording the message as unacked
+# (kombu's QoS.append, slowed down): the window a pause must not land in.
+SLOW_CONSUMER = r"""
+import sys, time
+import kombu.transport.redis as transport
+record = transport.QoS.append
+def slow_record(self, message, tag):
+    time.sleep(1.5)
+    return record(self, message, tag)
+transport.QoS.append = slow_record
+from taskstack_testapp.app import app
+with app.connection_for_read() as conn:
+    queue = conn.SimpleQueue("general")
+    print("ready", flush=True)
+    message = queue.get(timeout=30)
+    message.ack()
+    print("got", message.payload, flush=True)
+"""
+PROBE = r"""
+from taskstack_testapp.app import app
+with app.connection_for_write() as conn:
+    conn.SimpleQueue("general").put({"probe": "mid-record"})
+"""
+
+
+def test_the_switch_pauses_writes_only_when_no_delivery_is_half_recorded(hosts, addresses):
+    """playbooks/files/redis_pause_writes.py on the master, while a worker has taken a message off the queue and
+    not yet recorded it: the pause must let the record through (a bare CLIENT PAUSE loses that message)."""
+    worker = hosts["ha-worker"]
+    master = hosts[host_of(addresses, master_named_by(hosts["ha-redis1"]))]
+    master.run(f"cat > /var/tmp/redis_pause_writes.py <<'EOF'\n{PAUSE_WRITES.read_text()}\nEOF")
+    assert worker.run("systemctl stop celery-worker@general").rc == 0
+    try:
+        worker.run(ENV + f"nohup timeout 60 {PY} -c {shlex.quote(SLOW_CONSUMER)} > /tmp/slow.out 2>&1 &")
+        wait_for(lambda: "ready" in worker.run("cat /tmp/slow.out").stdout, 30, what="the slow consumer")
+        time.sleep(1)   # blocked in BRPOP
+        assert worker.run(ENV + f"{PY} -c {shlex.quote(PROBE)}").rc == 0
+        out = master.run("python3 /var/tmp/redis_pause_writes.py --pause-ms 10000 --user celery --user app "
+                         "--user flower --settle 2")
+        master.run("redis-admin-cli CLIENT UNPAUSE")
+        assert out.rc == 0, out.stderr
+        paused = json.loads(out.stdout)
+        got = wait_for(lambda: (lambda t: t if "got" in t or "Error" in t else None)(
+            worker.run("cat /tmp/slow.out").stdout), 30, what="the slow consumer's message")
+        assert "{'probe': 'mid-record'}" in got, got
+        # The first pause caught the record in flight and was lifted for it; the second found none.
+        assert paused["attempts"] >= 2 and any("user=celery" in r for r in paused["released"]), paused
+        print(f"\npause with a delivery half-recorded: {paused}")
+    finally:
+        master.run("redis-admin-cli CLIENT UNPAUSE; rm -f /var/tmp/redis_pause_writes.py")
+        worker.run("systemctl start celery-worker@general")
 
 
 def test_a_planned_failover_while_tasks_flow_loses_none(hosts, addresses):
